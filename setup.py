@@ -1,0 +1,89 @@
+"""Build the one extension, qjs._engine: the Cython binding plus the vendored QuickJS-ng.
+
+Switches (environment):
+  QJS_DEBUG=1     assertions on, -O1 -g, live-object invariant checks
+  QJS_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (implies QJS_DEBUG)
+  QJS_WERROR=1    warnings in the project's own C are errors (CI)
+"""
+
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+VENDOR = "vendor/quickjs-ng"
+DEBUG = os.environ.get("QJS_DEBUG") == "1" or os.environ.get("QJS_SANITIZE") == "1"
+SANITIZE = os.environ.get("QJS_SANITIZE") == "1"
+WERROR = os.environ.get("QJS_WERROR") == "1"
+
+define_macros = [("QUICKJS_NG_BUILD", None), ("_GNU_SOURCE", None)]
+if DEBUG:
+    define_macros.append(("QJS_DEBUG", "1"))
+else:
+    define_macros.append(("NDEBUG", None))
+
+if sys.platform == "win32":
+    extra_compile_args = ["/std:c11", "/experimental:c11atomics", "/O2"]
+    extra_link_args = []
+    libraries = []
+else:
+    extra_compile_args = [
+        "-std=gnu11",
+        "-fvisibility=hidden",
+        "-fno-strict-aliasing",
+        "-fwrapv",
+        "-Wno-unused-function",
+        "-Wno-sign-compare",
+        "-Wno-unused-parameter",
+        "-Wno-implicit-fallthrough",
+        "-Wno-missing-field-initializers",
+    ]
+    extra_link_args = []
+    libraries = ["m"] if sys.platform.startswith("linux") else []
+    if DEBUG:
+        extra_compile_args += ["-O1", "-g", "-fno-omit-frame-pointer"]
+    else:
+        extra_compile_args += ["-O2"]
+    if SANITIZE:
+        extra_compile_args += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+        extra_link_args += ["-fsanitize=address,undefined"]
+    if WERROR:
+        extra_compile_args += ["-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types"]
+
+extension = Extension(
+    "qjs._engine",
+    sources=[
+        "src/qjs/_engine.pyx",
+        "src/qjs/csrc/qjs_engine.c",
+        f"{VENDOR}/libregexp.c",
+        f"{VENDOR}/libunicode.c",
+        f"{VENDOR}/dtoa.c",
+    ],
+    include_dirs=[VENDOR, "src/qjs/includes", "src/qjs/csrc"],
+    define_macros=define_macros,
+    extra_compile_args=extra_compile_args,
+    extra_link_args=extra_link_args,
+    libraries=libraries,
+    depends=["src/qjs/includes/quickjs.pxd", "src/qjs/includes/shim.h", f"{VENDOR}/quickjs.c"],
+)
+
+directives = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "embedsignature": True,
+    "freethreading_compatible": False,
+}
+if DEBUG:
+    directives.update(boundscheck=True, wraparound=True)
+
+setup(
+    ext_modules=cythonize(
+        [extension],
+        compiler_directives=directives,
+        compile_time_env={"QJS_DEBUG": DEBUG},
+        include_path=["src/qjs", "src/qjs/includes"],
+    )
+)

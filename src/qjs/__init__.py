@@ -1,0 +1,45 @@
+"""qjs: QuickJS-ng for Python hosts.
+
+A fast, safe JavaScript sandbox: exact value conversion, host functions,
+promises on asyncio, generators stepped from Python, memory/stack/time limits.
+"""
+
+from qjs._engine import (
+    MAX_DEPTH,
+    MAX_NODES,
+    QUICKJS_VERSION,
+    Context,
+    Handle,
+    Runtime,
+    live_objects,
+)
+from qjs._version import __version__
+from qjs.errors import (
+    ClosedError,
+    DeadlockError,
+    Error,
+    InterruptedError,
+    JSError,
+    JSMemoryError,
+    JSStackOverflowError,
+    JSTimeoutError,
+)
+
+__all__ = [
+    "__version__",
+    "QUICKJS_VERSION",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "Runtime",
+    "Context",
+    "Handle",
+    "live_objects",
+    "Error",
+    "JSError",
+    "InterruptedError",
+    "JSTimeoutError",
+    "JSMemoryError",
+    "JSStackOverflowError",
+    "DeadlockError",
+    "ClosedError",
+]

@@ -1,0 +1,492 @@
+# Context: one JSContext (a realm) in a Runtime; evaluation, globals, host functions.
+
+import functools as _functools
+
+from qjs._format import default_console as _default_console
+
+
+cdef inline bytes _utf8(str s):
+    return s.encode("utf-8", "surrogatepass")
+
+
+@cython.no_gc_clear
+cdef class Context:
+    """One JS realm: its own globals, in a :class:`Runtime`.
+
+    ``Context(runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
+    console=<default>)``. Without ``runtime`` the context owns a fresh runtime
+    (closed with it) configured by ``memory_limit``/``stack_limit``/``timeout``;
+    with one, ``timeout`` overrides the runtime's for this context.
+    ``console``: by default ``console.log`` & co. write to ``sys.stdout`` /
+    ``sys.stderr``; a callable receives ``(level, *args)``; ``False`` leaves
+    ``console`` out.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self._timeout = -1
+        self._host = {}
+        self._next_id = 1
+        self._object_proto = JS_UNDEFINED
+        self._date_ctor = JS_UNDEFINED
+        self._get_time = JS_UNDEFINED
+
+    def __init__(self, runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
+                 console=_DEFAULT):
+        cdef qjs_entry e
+        cdef Runtime rt
+        cdef JSContext *jctx
+        cdef JSValue sym
+        if self.runtime is not None:
+            raise RuntimeError("Context.__init__ called twice")
+        if runtime is None:
+            rt = Runtime(memory_limit=memory_limit, stack_limit=stack_limit)
+            self._owns_runtime = True
+        else:
+            if not isinstance(runtime, Runtime):
+                raise TypeError(f"runtime must be a qjs.Runtime, not {type(runtime).__name__!r}")
+            if memory_limit is not None or stack_limit is not None:
+                raise TypeError("memory_limit and stack_limit are set on the runtime, not on a "
+                                "context that shares it")
+            rt = runtime
+        if console is not _DEFAULT and console is not True and console is not False \
+                and not callable(console):
+            raise TypeError("console must be a callable, True, or False")
+        self._timeout = _seconds(timeout)
+        rt._enter(&e, -1)
+        try:
+            jctx = JS_NewContext(rt.q.rt)
+            if jctx == NULL:
+                raise JSMemoryError("could not create a JS context", name="InternalError")
+            qjs_live_contexts_inc()
+            self.runtime = rt
+            self.ctx = jctx
+            self.cs = qjs_ctxstate_new(<PyObject *>self)
+            if self.cs == NULL:
+                qjs_free_context(jctx, NULL)
+                self.ctx = NULL
+                raise MemoryError()
+            JS_SetContextOpaque(jctx, self.cs)
+            # link into the runtime's list
+            self._next = rt._contexts
+            if rt._contexts != NULL:
+                (<Context>rt._contexts)._prev = <PyObject *>self
+            rt._contexts = <PyObject *>self
+            if rt.q.atom_private == 0:
+                sym = JS_NewPrivateSymbol(jctx, "qjs.host_error")
+                if JS_IsException(sym):
+                    raise self._js_error(jctx)
+                rt.q.atom_private = JS_ValueToAtom(jctx, sym)
+                JS_FreeValue(jctx, sym)
+            if console is not False:
+                writer = _default_console if console is _DEFAULT or console is True else console
+                self._install_console(writer)
+        except BaseException:
+            if self.ctx != NULL:
+                self._free_js()
+            raise
+        finally:
+            rt._leave(&e)
+
+    cdef _install_console(self, writer):
+        cdef JSValue obj = JS_NewObject(self.ctx)
+        cdef JSValue f, g
+        if JS_IsException(obj):
+            raise self._js_error(self.ctx)
+        try:
+            for level in ("log", "info", "warn", "error", "debug", "trace"):
+                f = self._host_function(self.ctx, _functools.partial(writer, level), level,
+                                        QJS_HOST_CONSOLE)
+                JS_DefinePropertyValueStr(self.ctx, obj, _utf8(level), f,
+                                          JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
+        except BaseException:
+            JS_FreeValue(self.ctx, obj)
+            raise
+        g = JS_GetGlobalObject(self.ctx)
+        JS_DefinePropertyValueStr(self.ctx, g, "console", obj,
+                                  JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
+        JS_FreeValue(self.ctx, g)
+
+    def __dealloc__(self):
+        # No Python here. No handle is alive (each holds this context).
+        cdef qjs_rt *q
+        if self.ctx != NULL and self.runtime is not None and self.runtime.q != NULL:
+            q = self.runtime.q
+            if self.cs != NULL:
+                self.cs.open = 0
+                self.cs.context = NULL
+            self._unlink()
+            qjs_free_context_any_thread(q, self.ctx, self.cs)
+            self.ctx = NULL
+            self.cs = NULL
+
+    cdef void _unlink(self):
+        cdef Runtime rt = self.runtime
+        if self._prev != NULL:
+            (<Context>self._prev)._next = self._next
+        elif rt is not None and rt._contexts == <PyObject *>self:
+            rt._contexts = self._next
+        if self._next != NULL:
+            (<Context>self._next)._prev = self._prev
+        self._prev = NULL
+        self._next = NULL
+
+    cdef void _close_handles(self):
+        cdef Handle h
+        while self._handles != NULL:
+            h = <Handle>self._handles
+            h._release()
+
+    cdef void _free_js(self):
+        """Free the JSContext now. The runtime lock is held by this thread."""
+        if self.ctx == NULL:
+            return
+        self._close_handles()
+        self._unlink()
+        qjs_free_context(self.ctx, self.cs)
+        self.ctx = NULL
+        self.cs = NULL
+        self._host.clear()
+
+    def close(self):
+        """Close the context: its handles die, its host functions are released.
+        If the context owns its runtime, the runtime is closed too."""
+        cdef qjs_entry e
+        cdef Runtime rt = self.runtime
+        cdef qjs_rt *q
+        if self.ctx != NULL and rt is not None and rt.q != NULL:
+            q = rt.q
+            if q.owner == _thread_ident() and q.depth > 0:
+                # from inside JS (a host function): stop JS, free the realm at the outermost exit
+                q.interrupt = QJS_INT_CLOSED
+                self._close_handles()
+                self._unlink()
+                qjs_ctxstate_close(self.cs)
+                self.cs = NULL
+                rt._deferred.append(<size_t>self.ctx)
+                self.ctx = NULL
+                self._host.clear()
+            else:
+                rt._enter(&e, -1)
+                try:
+                    self._free_js()
+                finally:
+                    rt._leave(&e)
+        if self._owns_runtime and rt is not None:
+            rt.close()
+
+    @property
+    def closed(self):
+        """True once the context is closed."""
+        return self.ctx == NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<qjs.Context {'closed' if self.ctx == NULL else 'open'}>"
+
+    def __reduce__(self):
+        raise TypeError("a qjs.Context is a live JS realm and cannot be pickled")
+
+    cdef int _check(self) except -1:
+        if self.ctx == NULL:
+            raise ClosedError("the context is closed")
+        return 0
+
+    cdef double _entry_timeout(self, object timeout) except? -2:
+        if timeout is _DEFAULT:
+            return self._timeout if self._timeout >= 0 else self.runtime._timeout
+        return _seconds(timeout)
+
+    @property
+    def runtime(self):
+        """The :class:`Runtime` this context lives in."""
+        return self.runtime
+
+    @property
+    def timeout(self):
+        """This context's default timeout in seconds (``None``: the runtime's)."""
+        return None if self._timeout < 0 else self._timeout
+
+    @timeout.setter
+    def timeout(self, value):
+        self._timeout = _seconds(value)
+
+    # -- evaluation -----------------------------------------------------------
+
+    def eval(self, code, *, filename="<eval>", module=False, timeout=_DEFAULT):
+        """Evaluate ``code`` and return its completion value converted to Python.
+
+        ``module=True`` evaluates an ES module and returns its namespace as a dict.
+        ``timeout`` (seconds, ``None`` for none) defaults to the context's, then
+        the runtime's.
+        """
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef double t = self._entry_timeout(timeout)
+        cdef Runtime rt = self.runtime
+        cdef bytes src = _utf8(code)
+        cdef bytes fname = _utf8(filename)
+        self._check()
+        rt._enter(&e, t)
+        try:
+            self._check()
+            if module:
+                return self._eval_module(src, fname, False)
+            v = qjs_eval(rt.q, self.ctx, src, len(src), fname, JS_EVAL_TYPE_GLOBAL)
+            return self._run_result(self.ctx, v)
+        finally:
+            if self.cs != NULL and self.cs.ndead:
+                self._prune_host()
+            rt._leave(&e)
+
+    def eval_handle(self, code, *, filename="<eval>", timeout=_DEFAULT):
+        """Like :meth:`eval`, but return the completion value as a :class:`Handle`."""
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef double t = self._entry_timeout(timeout)
+        cdef Runtime rt = self.runtime
+        cdef bytes src = _utf8(code)
+        cdef bytes fname = _utf8(filename)
+        self._check()
+        rt._enter(&e, t)
+        try:
+            self._check()
+            v = qjs_eval(rt.q, self.ctx, src, len(src), fname, JS_EVAL_TYPE_GLOBAL)
+            if JS_IsException(v):
+                raise self._js_error(self.ctx)
+            return self._handle(v)
+        finally:
+            rt._leave(&e)
+
+    cdef object _eval_module(self, bytes src, bytes fname, bint as_handle):
+        """With the runtime entered: evaluate a module, settle its evaluation
+        promise synchronously, return its namespace."""
+        cdef Runtime rt = self.runtime
+        cdef JSValue compiled, promise, ns
+        cdef JSModuleDef *m
+        cdef JSContext *pctx
+        cdef int r
+        compiled = qjs_eval(rt.q, self.ctx, src, len(src), fname,
+                            JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
+        if JS_IsException(compiled):
+            raise self._js_error(self.ctx)
+        m = <JSModuleDef *>JS_VALUE_GET_PTR(compiled)
+        promise = qjs_eval_function(rt.q, self.ctx, compiled)
+        if JS_IsException(promise):
+            raise self._js_error(self.ctx)
+        try:
+            while JS_PromiseState(self.ctx, promise) == JS_PROMISE_PENDING \
+                    and JS_IsJobPending(rt.q.rt):
+                r = qjs_execute_pending_job(rt.q, &pctx)
+                if r < 0:
+                    raise _job_error(rt, pctx)
+            state = JS_PromiseState(self.ctx, promise)
+            if state == JS_PROMISE_REJECTED:
+                JS_Throw(self.ctx, JS_PromiseResult(self.ctx, promise))
+                raise self._js_error(self.ctx)
+            if state == JS_PROMISE_PENDING:
+                raise DeadlockError("the module awaits something that cannot settle "
+                                    "synchronously; use eval_async")
+        finally:
+            JS_FreeValue(self.ctx, promise)
+        ns = JS_GetModuleNamespace(self.ctx, m)
+        if JS_IsException(ns):
+            raise self._js_error(self.ctx)
+        if as_handle:
+            return self._handle(ns)
+        try:
+            return _namespace_to_dict(self, self.ctx, ns)
+        finally:
+            JS_FreeValue(self.ctx, ns)
+
+    cdef object _run_result(self, JSContext *jctx, JSValue v):
+        """Convert (and free) the result of a running section, or raise its exception."""
+        if JS_IsException(v):
+            raise self._js_error(jctx)
+        try:
+            return _convert(self, jctx, v)
+        finally:
+            JS_FreeValue(jctx, v)
+
+    cdef Handle _handle(self, JSValue v):
+        """A new Handle owning `v`."""
+        cdef Handle h = Handle.__new__(Handle)
+        h.ctx = self
+        h.value = v
+        h._alive = True
+        h._next = self._handles
+        if self._handles != NULL:
+            (<Handle>self._handles)._prev = <PyObject *>h
+        self._handles = <PyObject *>h
+        qjs_live_handles_inc()
+        return h
+
+    # -- errors ---------------------------------------------------------------
+
+    cdef object _js_error(self, JSContext *jctx):
+        """The Python exception for the pending JS exception (which is cleared)."""
+        cdef Runtime rt = self.runtime
+        cdef qjs_rt *q = rt.q
+        cdef int why = q.interrupt if q != NULL else QJS_INT_CLOSED
+        cdef JSValue exc = JS_GetException(jctx)
+        try:
+            if why == QJS_INT_ABORT or (why == QJS_INT_HANDLER and rt._abort is not None):
+                err = rt._abort
+                rt._abort = None
+                if err is not None:
+                    return err
+                return InterruptedError("JS execution was aborted", name="InternalError")
+            if why == QJS_INT_TIMEOUT:
+                return JSTimeoutError("JS execution exceeded its time limit", name="InternalError",
+                                      stack=_js_str_prop(jctx, exc, "stack") or ""
+                                      if JS_IsObject(exc) else "")
+            if why == QJS_INT_HANDLER:
+                return InterruptedError("JS execution was interrupted by the interrupt handler",
+                                        name="InternalError")
+            if why == QJS_INT_CLOSED:
+                return ClosedError("the context was closed while JS was running")
+            if qjs_is_uncatchable(exc):
+                return InterruptedError("JS execution was interrupted", name="InternalError")
+            if JS_IsObject(exc):
+                pyexc = _host_exception(rt, jctx, exc)
+                if pyexc is not None:
+                    stack = _js_str_prop(jctx, exc, "stack")
+                    if stack:
+                        _add_note(pyexc, "JS stack:\n" + stack.rstrip())
+                    return pyexc
+            if qjs_is_out_of_memory(jctx, exc):
+                return JSMemoryError("out of memory", name="InternalError")
+            if qjs_is_stack_overflow(jctx, exc):
+                return JSStackOverflowError("Maximum call stack size exceeded", name="RangeError",
+                                            stack=_js_str_prop(jctx, exc, "stack") or "")
+            if JS_IsObject(exc) and JS_IsError(exc):
+                name = _js_str_prop(jctx, exc, "name") or "Error"
+                message = _js_str_prop(jctx, exc, "message") or ""
+                stack = _js_str_prop(jctx, exc, "stack") or ""
+                return JSError(message, name=name, stack=stack,
+                               value=self._handle(JS_DupValue(jctx, exc)))
+            try:
+                value = _convert(self, jctx, exc)
+            except Exception:
+                value = None
+            return JSError(_js_to_string(jctx, exc), name="", value=value)
+        finally:
+            JS_FreeValue(jctx, exc)
+
+    # -- globals and host functions -------------------------------------------
+
+    @property
+    def globals(self):
+        """A :class:`Handle` on the global object."""
+        self._check()
+        return self._handle(JS_GetGlobalObject(self.ctx))
+
+    def function(self, fn=None, *, name=None):
+        """Expose a Python callable as a global JS function (a decorator).
+
+        ``@ctx.function`` uses ``fn.__name__``; ``@ctx.function(name="x")`` another
+        name. ``async def`` functions return a Promise in JS. Returns ``fn``.
+        """
+        def register(f):
+            if not callable(f):
+                raise TypeError("ctx.function needs a callable")
+            self._define_function(name if name is not None else f.__name__, f)
+            return f
+        if fn is None:
+            return register
+        return register(fn)
+
+    def _define_function(self, name, fn):
+        cdef qjs_entry e
+        cdef JSValue f, g
+        cdef int r
+        cdef Runtime rt = self.runtime
+        cdef bytes bname = _utf8(str(name))
+        self._check()
+        rt._enter(&e, -1)
+        try:
+            self._check()
+            f = self._host_function(self.ctx, fn, name, 0)
+            g = JS_GetGlobalObject(self.ctx)
+            r = JS_DefinePropertyValueStr(self.ctx, g, bname, f, JS_PROP_C_W_E)
+            JS_FreeValue(self.ctx, g)
+            if r < 0:
+                raise self._js_error(self.ctx)
+        finally:
+            rt._leave(&e)
+
+    cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *:
+        """A new JS function calling `fn`. The context's table owns `fn`."""
+        cdef uint64_t ident
+        cdef JSValue f
+        if self.cs == NULL:
+            raise ClosedError("the context is closed")
+        if self.cs.ndead:
+            self._prune_host()
+        if name is None:
+            name = getattr(fn, "__name__", None)
+            if not isinstance(name, str):
+                name = ""
+        if _is_async_callable(fn):
+            flags |= QJS_HOST_ASYNC
+        ident = self._next_id
+        self._next_id += 1
+        self._host[ident] = fn
+        f = qjs_new_host_function(jctx, self.runtime.q, self.cs, <PyObject *>fn, _utf8(name), 0,
+                                  flags, ident)
+        if JS_IsException(f):
+            del self._host[ident]
+            raise self._js_error(jctx)
+        return f
+
+    cdef void _prune_host(self):
+        """Drop the table entries of host functions that JS has freed."""
+        cdef size_t i
+        cdef qjs_ctxstate *cs = self.cs
+        for i in range(cs.ndead):
+            self._host.pop(cs.dead[i], None)
+        cs.ndead = 0
+
+
+cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
+    """A module namespace (an exotic object) as a dict of its exports."""
+    cdef JSPropertyEnum *tab = NULL
+    cdef uint32_t length = 0, i
+    cdef JSValue el
+    cdef dict d = {}
+    if JS_GetOwnPropertyNames(jctx, &tab, &length, ns, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0:
+        raise c._js_error(jctx)
+    try:
+        for i in range(length):
+            key = qjs_atom_to_py(jctx, tab[i].atom)
+            el = JS_GetProperty(jctx, ns, tab[i].atom)
+            if JS_IsException(el):
+                raise c._js_error(jctx)
+            try:
+                d[key] = _convert(c, jctx, el)
+            finally:
+                JS_FreeValue(jctx, el)
+    finally:
+        JS_FreePropertyEnum(jctx, tab, length)
+    return d
+
+
+cdef bint _is_async_callable(object fn):
+    if _inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(type(fn), "__call__", None)
+    return call is not None and _inspect.iscoroutinefunction(call)
+
+
+cdef inline void qjs_live_handles_inc() noexcept:
+    global qjs_live_handles
+    qjs_live_handles += 1
+
+
+cdef inline void qjs_live_contexts_inc() noexcept:
+    global qjs_live_contexts
+    qjs_live_contexts += 1

@@ -1,0 +1,183 @@
+# The classes of qjs._engine and their fields. Ownership runs one way:
+#   Handle -> Context -> Runtime   (strong references: a parent outlives its children)
+# and back the other way only through borrowed pointers that the child removes
+# when it dies (intrusive lists), so a parent can close what lives in it.
+
+from cpython.object cimport PyObject
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+from quickjs cimport *
+
+
+cdef extern from "shim.h":
+    enum:
+        QJS_INT_NONE
+        QJS_INT_TIMEOUT
+        QJS_INT_HANDLER
+        QJS_INT_ABORT
+        QJS_INT_CLOSED
+
+    enum:
+        QJS_KIND_OTHER
+        QJS_KIND_ARRAY
+        QJS_KIND_PLAIN
+        QJS_KIND_DATE
+        QJS_KIND_ARRAY_BUFFER
+        QJS_KIND_UINT8_ARRAY
+        QJS_KIND_FUNCTION
+        QJS_KIND_PROMISE
+        QJS_KIND_ERROR
+
+    enum:
+        QJS_HOST_ASYNC
+        QJS_HOST_CONSOLE
+
+    ctypedef struct qjs_ctxstate:
+        int refs
+        int open
+        PyObject *context
+        uint64_t *dead
+        size_t ndead
+
+    ctypedef struct qjs_rt:
+        JSRuntime *rt
+        unsigned long owner
+        int depth
+        double deadline
+        int interrupt
+        int closing
+        PyObject *pyrt
+        PyObject *py_handler
+        size_t stack_limit
+        JSAtom atom_private
+
+    ctypedef struct qjs_hostref:
+        qjs_rt *q
+        qjs_ctxstate *cs
+        PyObject *callable
+        uint64_t id
+        int flags
+
+    ctypedef struct qjs_entry:
+        double prev_deadline
+        int outer
+
+    ctypedef JSValue (*qjs_host_dispatch_fn)(JSContext *ctx, JSValueConst this_val, int argc,
+                                             JSValueConst *argv, qjs_hostref *h) noexcept
+    ctypedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what) noexcept
+
+    void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt)
+
+    qjs_rt *qjs_rt_new()
+    void qjs_rt_close(qjs_rt *q)
+    void qjs_rt_decref(qjs_rt *q)
+    void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
+    double qjs_now()
+
+    int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
+    void qjs_leave(qjs_rt *q, qjs_entry *e)
+    int qjs_try_lock(qjs_rt *q)
+    void qjs_unlock(qjs_rt *q)
+    void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
+    void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
+    void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
+    void qjs_drain_pending(qjs_rt *q)
+
+    JSValue qjs_eval(qjs_rt *q, JSContext *ctx, const char *src, size_t len,
+                     const char *filename, int flags)
+    JSValue qjs_call(qjs_rt *q, JSContext *ctx, JSValueConst f, JSValueConst this_val,
+                     int argc, JSValueConst *argv)
+    JSValue qjs_eval_function(qjs_rt *q, JSContext *ctx, JSValue fun)
+    int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx)
+
+    JSValue qjs_throw_interrupted(JSContext *ctx)
+    int qjs_is_uncatchable(JSValueConst v)
+    int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
+    int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
+
+    qjs_ctxstate *qjs_ctxstate_new(PyObject *context)
+    void qjs_ctxstate_close(qjs_ctxstate *cs)
+    JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs,
+                                  PyObject *callable, const char *name, int length, int flags,
+                                  uint64_t id)
+
+    int qjs_classify(JSContext *ctx, JSValueConst v)
+    object qjs_string_to_py(JSContext *ctx, JSValueConst v)
+    object qjs_atom_to_py(JSContext *ctx, JSAtom atom)
+    JSValue qjs_string_from_py(JSContext *ctx, object s)
+    object qjs_bigint_to_py(JSContext *ctx, JSValueConst v)
+    JSValue qjs_bigint_from_py(JSContext *ctx, object n)
+    int qjs_date_value(JSContext *ctx, JSValueConst v, double *ms)
+    int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count)
+    int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len)
+
+    JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg)
+    int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value)
+
+    Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles
+
+
+cdef class Runtime:
+    cdef qjs_rt *q                      # C state; NULL once closed
+    cdef object __weakref__
+    cdef object _interrupt_handler      # Python callable or None (q.py_handler borrows it)
+    cdef object _abort                  # BaseException to re-raise when JS was aborted
+    cdef double _timeout                # default timeout of every entry, < 0: none
+    cdef object _memory_limit           # int or None
+    cdef object _stack_limit            # int or None
+    cdef PyObject *_contexts            # first open Context (borrowed; they unlink themselves)
+    cdef list _deferred                 # contexts closed while JS ran: freed at the outermost exit
+    cdef dict _py_errors                # error id -> Python exception raised by a host function
+    cdef uint64_t _next_error
+    cdef bint _closing                  # close() called from inside JS: finish at the outermost exit
+    cdef object _rejection_handler      # unhandled promise rejections go here
+    cdef object _loop_state             # asyncio bookkeeping (see _promise.pxi)
+
+    cdef int _check(self) except -1
+    cdef int _enter(self, qjs_entry *e, double timeout) except -1
+    cdef void _leave(self, qjs_entry *e)
+    cdef void _close_now(self)
+
+
+cdef class Context:
+    cdef Runtime runtime
+    cdef JSContext *ctx                 # NULL once closed
+    cdef qjs_ctxstate *cs               # shared with this context's host functions
+    cdef dict _host                     # host function id -> Python callable (the GC sees these)
+    cdef uint64_t _next_id
+    cdef double _timeout                # < 0: the runtime's
+    cdef bint _owns_runtime
+    cdef object __weakref__
+    cdef PyObject *_prev                # neighbours in the runtime's list (borrowed)
+    cdef PyObject *_next
+    cdef PyObject *_handles             # first live Handle (borrowed; they unlink themselves)
+    cdef JSValue _object_proto          # Object.prototype as it was at creation
+    cdef JSValue _date_ctor             # Date, for datetime -> Date
+    cdef JSValue _get_time              # Date.prototype.getTime
+
+    cdef int _check(self) except -1
+    cdef double _entry_timeout(self, object timeout) except? -2
+    cdef void _unlink(self)
+    cdef void _close_handles(self)
+    cdef void _free_js(self)
+    cdef object _js_error(self, JSContext *jctx)
+    cdef object _run_result(self, JSContext *jctx, JSValue v)
+    cdef Handle _handle(self, JSValue v)
+    cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *
+    cdef void _prune_host(self)
+    cdef _install_console(self, writer)
+    cdef object _eval_module(self, bytes src, bytes fname, bint as_handle)
+
+
+cdef class Handle:
+    cdef Context ctx
+    cdef JSValue value                  # owned; JS_UNDEFINED once disposed
+    cdef bint _alive
+    cdef object __weakref__
+    cdef PyObject *_prev                # neighbours in the context's list (borrowed)
+    cdef PyObject *_next
+
+    cdef int _check(self) except -1
+    cdef void _release(self)
+    cdef object _call_this(self, object this, tuple args, bint as_handle)
+    cdef object _call(self, JSValueConst this, tuple args, bint as_handle)

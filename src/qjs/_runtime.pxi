@@ -1,0 +1,294 @@
+# Runtime: one JSRuntime, its lock, limits, deadline and interrupt policy.
+
+from cpython.exc cimport PyErr_CheckSignals
+
+
+class _Default:
+    """Marker for 'use the default' where None already means 'no limit'."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<default>"
+
+
+_DEFAULT = _Default()
+
+
+cdef double _seconds(object timeout) except? -2:
+    """A timeout argument as C seconds: None -> -1 (no limit)."""
+    if timeout is None:
+        return -1
+    t = float(timeout)
+    if t != t or t < 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {timeout!r}")
+    if t == float("inf"):
+        return -1
+    return t
+
+
+cdef size_t _size(object value, str what) except? 0:
+    if value is None:
+        return 0
+    n = int(value)
+    if n <= 0:
+        raise ValueError(f"{what} must be a positive number of bytes or None, not {value!r}")
+    return n
+
+
+cdef int _py_interrupt(qjs_rt *q, int what) noexcept:
+    """Called by the interrupt handler with the GIL held. 1 stops JS."""
+    cdef Runtime rt = <Runtime>q.pyrt
+    try:
+        if what == 0:
+            fn = rt._interrupt_handler
+            if fn is not None and fn():
+                return 1
+        else:
+            if PyErr_CheckSignals() < 0:
+                raise  # re-raise what the signal handler raised (KeyboardInterrupt)
+    except BaseException as exc:
+        rt._abort = exc
+        q.interrupt = QJS_INT_ABORT
+        return 1
+    return 0
+
+
+@cython.no_gc_clear
+cdef class Runtime:
+    """One QuickJS runtime: a heap, a job queue, limits. Contexts live in it.
+
+    ``Runtime(*, memory_limit=None, stack_limit=None, timeout=None)``: sizes in
+    bytes, ``timeout`` in seconds (the default for every entry into JS), ``None``
+    for no limit. A runtime is used by one thread at a time (others wait); the
+    GIL is released while JS runs.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.q = qjs_rt_new()
+        if self.q == NULL:
+            raise MemoryError("could not create a JS runtime")
+        self.q.pyrt = <PyObject *>self
+        self._timeout = -1
+        self._deferred = []
+        self._py_errors = {}
+        self._next_error = 1
+
+    def __init__(self, *, memory_limit=None, stack_limit=None, timeout=None):
+        self.memory_limit = memory_limit
+        self.stack_limit = stack_limit
+        self.timeout = timeout
+        _install_rejection_tracker(self)
+
+    def __dealloc__(self):
+        # every context holds this runtime, so none is left; handles neither
+        cdef qjs_entry e
+        if self.q != NULL:
+            if qjs_try_lock(self.q) == 1:
+                if self.q.atom_private:
+                    JS_FreeAtomRT(self.q.rt, self.q.atom_private)
+                    self.q.atom_private = 0
+                qjs_rt_close(self.q)
+            qjs_rt_decref(self.q)
+            self.q = NULL
+
+    # -- entries --------------------------------------------------------------
+
+    cdef int _enter(self, qjs_entry *e, double timeout) except -1:
+        if self.q == NULL:
+            raise ClosedError("the runtime is closed")
+        if qjs_enter(self.q, e, timeout) < 0:
+            raise ClosedError("the runtime was closed")
+        return 0
+
+    cdef void _leave(self, qjs_entry *e):
+        cdef JSContext *jctx
+        if e.outer:
+            if self._deferred:
+                for ptr in self._deferred:
+                    qjs_free_context(<JSContext *><size_t>ptr, NULL)
+                self._deferred.clear()
+            if self._py_errors:
+                self._py_errors.clear()
+            self._abort = None
+            if self._closing:
+                self._close_now()
+                return
+        qjs_leave(self.q, e)
+
+    cdef void _close_now(self):
+        """Close every context and free the runtime. The lock is held by this thread."""
+        cdef qjs_rt *q = self.q
+        cdef Context c
+        while self._contexts != NULL:
+            c = <Context>self._contexts
+            c._free_js()
+        for ptr in self._deferred:
+            qjs_free_context(<JSContext *><size_t>ptr, NULL)
+        self._deferred.clear()
+        self._py_errors.clear()
+        if q.atom_private:
+            JS_FreeAtomRT(q.rt, q.atom_private)
+            q.atom_private = 0
+        q.py_handler = NULL
+        self.q = NULL
+        qjs_rt_close(q)   # releases the lock
+        qjs_rt_decref(q)
+        self._interrupt_handler = None
+        self._rejection_handler = None
+
+    # -- public ---------------------------------------------------------------
+
+    def close(self):
+        """Close the runtime and everything in it. JS running in another thread is
+        stopped first. Closing twice is a no-op."""
+        cdef qjs_entry e
+        cdef qjs_rt *q = self.q
+        cdef Context c
+        if q == NULL or self._closing:
+            return
+        if q.owner == _thread_ident() and q.depth > 0:
+            # from inside a host function: stop JS, finish at the outermost exit
+            self._closing = True
+            q.closing = 1
+            q.interrupt = QJS_INT_CLOSED
+            while self._contexts != NULL:
+                c = <Context>self._contexts
+                c.close()
+            return
+        q.closing = 1
+        self._enter(&e, -1)
+        self._closing = True
+        self._close_now()
+
+    @property
+    def closed(self):
+        """True once the runtime is closed."""
+        return self.q == NULL
+
+    def new_context(self, **options):
+        """A new :class:`Context` in this runtime (``timeout=``, ``console=``)."""
+        return Context(self, **options)
+
+    @property
+    def memory_limit(self):
+        """The heap limit in bytes (``None``: no limit). Hitting it raises JSMemoryError."""
+        return self._memory_limit
+
+    @memory_limit.setter
+    def memory_limit(self, value):
+        cdef size_t n = _size(value, "memory_limit")
+        self._check()
+        JS_SetMemoryLimit(self.q.rt, n)
+        self._memory_limit = None if n == 0 else n
+
+    @property
+    def stack_limit(self):
+        """The JS stack budget in bytes (``None``: what the calling thread's stack allows).
+        It is always capped by the real stack of the thread that enters JS."""
+        return self._stack_limit
+
+    @stack_limit.setter
+    def stack_limit(self, value):
+        cdef size_t n = _size(value, "stack_limit")
+        self._check()
+        qjs_rt_set_stack_limit(self.q, n)
+        self._stack_limit = None if n == 0 else n
+
+    @property
+    def timeout(self):
+        """Default wall-clock limit in seconds for every entry into JS (``None``: none)."""
+        return None if self._timeout < 0 else self._timeout
+
+    @timeout.setter
+    def timeout(self, value):
+        self._timeout = _seconds(value)
+
+    def set_interrupt_handler(self, handler):
+        """``handler()`` is called about every millisecond while JS runs; a truthy
+        result stops JS with :class:`qjs.InterruptedError`. ``None`` removes it."""
+        if handler is not None and not callable(handler):
+            raise TypeError("the interrupt handler must be callable or None")
+        self._check()
+        self._interrupt_handler = handler
+        self.q.py_handler = <PyObject *>handler if handler is not None else NULL
+
+    def gc(self):
+        """Run the JS cycle collector."""
+        cdef qjs_entry e
+        self._enter(&e, -1)
+        try:
+            JS_RunGC(self.q.rt)
+        finally:
+            self._leave(&e)
+
+    def memory_usage(self):
+        """The engine's accounting (``JS_ComputeMemoryUsage``) as a dict of ints."""
+        cdef qjs_entry e
+        cdef JSMemoryUsage u
+        self._enter(&e, -1)
+        try:
+            JS_ComputeMemoryUsage(self.q.rt, &u)
+        finally:
+            self._leave(&e)
+        return u
+
+    @property
+    def has_pending_jobs(self):
+        """True if promise jobs are waiting to run."""
+        self._check()
+        return bool(JS_IsJobPending(self.q.rt))
+
+    def run_jobs(self, max_jobs=None):
+        """Run pending promise jobs (all, or at most ``max_jobs``); returns how many ran.
+        The runtime's timeout bounds the whole call."""
+        cdef qjs_entry e
+        cdef JSContext *pctx = NULL
+        cdef int r
+        cdef Py_ssize_t limit = -1 if max_jobs is None else max_jobs
+        cdef Py_ssize_t ran = 0
+        self._enter(&e, self._timeout)
+        try:
+            while limit < 0 or ran < limit:
+                r = qjs_execute_pending_job(self.q, &pctx)
+                if r == 0:
+                    break
+                ran += 1
+                if r < 0:
+                    raise _job_error(self, pctx)
+            return ran
+        finally:
+            self._leave(&e)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<qjs.Runtime {'closed' if self.q == NULL else 'open'}>"
+
+    def __reduce__(self):
+        raise TypeError("a qjs.Runtime cannot be pickled")
+
+    cdef int _check(self) except -1:
+        if self.q == NULL:
+            raise ClosedError("the runtime is closed")
+        return 0
+
+
+cdef object _job_error(Runtime rt, JSContext *pctx):
+    cdef qjs_ctxstate *cs = <qjs_ctxstate *>JS_GetContextOpaque(pctx)
+    if cs != NULL and cs.open:
+        return (<Context>cs.context)._js_error(pctx)
+    JS_FreeValue(pctx, JS_GetException(pctx))
+    return JSError("a promise job of a closed context failed")
+
+
+cdef unsigned long _thread_ident() noexcept:
+    return PyThread_get_thread_ident()
+
+
+cdef extern from "pythread.h":
+    unsigned long PyThread_get_thread_ident() nogil

@@ -1,0 +1,876 @@
+/*
+ * qjs engine unit: the vendored QuickJS-ng compiled together with the C half of
+ * the binding (declared in shim.h), so that conversions and classification can
+ * read engine internals directly instead of going through property lookups.
+ *
+ * Nothing in this file calls into Python except where a comment says the GIL is
+ * held; the interrupt handler and the host trampoline re-take the GIL themselves.
+ */
+#include <Python.h>
+#include <pythread.h>
+
+#include "quickjs.c"
+
+#include "shim.h"
+
+#if defined(_WIN32)
+#include <windows.h>
+#elif defined(__APPLE__)
+#include <pthread.h>
+#include <time.h>
+#else
+#include <pthread.h>
+#include <time.h>
+#endif
+
+Py_ssize_t qjs_live_runtimes = 0, qjs_live_contexts = 0, qjs_live_handles = 0;
+
+static qjs_host_dispatch_fn qjs_host_dispatch = NULL;
+static qjs_py_interrupt_fn qjs_py_interrupt = NULL;
+static unsigned long qjs_main_thread = 0;
+
+void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt)
+{
+    qjs_host_dispatch = host;
+    qjs_py_interrupt = interrupt;
+    qjs_main_thread = PyThread_get_thread_ident();
+}
+
+/* ------------------------------------------------------------------ clock */
+
+double qjs_now(void)
+{
+#if defined(_WIN32)
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER c;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
+}
+
+/* ------------------------------------------------------------ thread stack */
+
+/* Bytes kept free below the JS budget for the host: Python frames of host
+   functions, the engine's own C frames between two stack checks. */
+#define QJS_STACK_MARGIN (96 * 1024)
+#define QJS_STACK_MIN (16 * 1024)
+
+#if defined(_MSC_VER)
+static __declspec(thread) uintptr_t qjs_tls_stack_low;
+#else
+static _Thread_local uintptr_t qjs_tls_stack_low;
+#endif
+
+/* Lowest usable address of the calling thread's stack (stacks grow down on
+   every platform wheels are built for). 0 if unknown. */
+static uintptr_t qjs_thread_stack_low(void)
+{
+    uintptr_t low = qjs_tls_stack_low;
+    if (low)
+        return low;
+#if defined(_WIN32)
+    {
+        ULONG_PTR lo = 0, hi = 0;
+        GetCurrentThreadStackLimits(&lo, &hi);
+        /* keep clear of the guard pages */
+        low = (uintptr_t)lo + 64 * 1024;
+    }
+#elif defined(__APPLE__)
+    {
+        pthread_t self = pthread_self();
+        uintptr_t top = (uintptr_t)pthread_get_stackaddr_np(self);
+        size_t size = pthread_get_stacksize_np(self);
+        low = top - size;
+    }
+#else
+    {
+        pthread_attr_t attr;
+        void *addr = NULL;
+        size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+                low = (uintptr_t)addr;
+            pthread_attr_destroy(&attr);
+        }
+    }
+#endif
+    qjs_tls_stack_low = low;
+    return low;
+}
+
+/* Called at every outermost entry: the engine measures its stack from here,
+   with a budget that fits in what is left of this thread's real stack. */
+static void qjs_update_stack(qjs_rt *q)
+{
+    uintptr_t sp = js_get_stack_pointer();
+    uintptr_t low = qjs_thread_stack_low();
+    size_t budget = q->stack_limit ? q->stack_limit : (size_t)-1;
+    if (low && sp > low) {
+        size_t avail = sp - low;
+        avail = avail > QJS_STACK_MARGIN + QJS_STACK_MIN ? avail - QJS_STACK_MARGIN
+                                                         : QJS_STACK_MIN / 2;
+        if (budget > avail)
+            budget = avail;
+    } else if (budget == (size_t)-1) {
+        budget = JS_DEFAULT_STACK_SIZE;
+    }
+    JS_UpdateStackTop(q->rt);
+    if (budget != q->stack_effective) {
+        JS_SetMaxStackSize(q->rt, budget);
+        q->stack_effective = budget;
+    }
+}
+
+void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
+{
+    q->stack_limit = limit;
+    q->stack_effective = 0;
+}
+
+/* ---------------------------------------------------------------- interrupt */
+
+static inline void qjs_hold_gil(qjs_rt *q)
+{
+    if (q->released) {
+        PyThreadState *ts = q->released;
+        q->released = NULL;
+        PyEval_RestoreThread(ts);
+    }
+}
+
+static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
+{
+    qjs_rt *q = opaque;
+    double now;
+
+    (void)rt;
+    if (q->interrupt)
+        return 1;
+    if (q->closing) {
+        q->interrupt = QJS_INT_CLOSED;
+        return 1;
+    }
+    if (q->deadline > 0 || q->py_handler || q->owner == qjs_main_thread) {
+        now = qjs_now();
+        if (q->deadline > 0 && now >= q->deadline) {
+            q->interrupt = QJS_INT_TIMEOUT;
+            return 1;
+        }
+        if (q->py_handler && now >= q->handler_next) {
+            q->handler_next = now + 0.001;
+            qjs_hold_gil(q);
+            if (qjs_py_interrupt(q, 0)) {
+                if (!q->interrupt)
+                    q->interrupt = QJS_INT_HANDLER;
+                return 1;
+            }
+        }
+        if (q->owner == qjs_main_thread && now >= q->signals_next) {
+            /* Ctrl-C while JS runs: let Python's signal handlers run. */
+            q->signals_next = now + 0.02;
+            qjs_hold_gil(q);
+            if (qjs_py_interrupt(q, 1)) {
+                q->interrupt = QJS_INT_ABORT;
+                return 1;
+            }
+        }
+    }
+    if (q->may_release && !q->released)
+        q->released = PyEval_SaveThread();
+    return 0;
+}
+
+/* --------------------------------------------------------------- the runtime */
+
+static void qjs_rt_free(qjs_rt *q);
+
+qjs_rt *qjs_rt_new(void)
+{
+    qjs_rt *q = PyMem_RawCalloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->lock = PyThread_allocate_lock();
+    q->pending_lock = PyThread_allocate_lock();
+    q->rt = JS_NewRuntime();
+    if (!q->lock || !q->pending_lock || !q->rt) {
+        qjs_rt_free(q);
+        return NULL;
+    }
+    JS_SetRuntimeOpaque(q->rt, q);
+    JS_SetInterruptHandler(q->rt, qjs_interrupt_handler, q);
+    JS_SetCanBlock(q->rt, false);
+    q->refs = 1;
+    qjs_live_runtimes++;
+    return q;
+}
+
+static void qjs_rt_free(qjs_rt *q)
+{
+    if (q->rt) {
+        JS_FreeRuntime(q->rt);
+        q->rt = NULL;
+        qjs_live_runtimes--;
+    }
+    if (q->lock)
+        PyThread_free_lock(q->lock);
+    if (q->pending_lock)
+        PyThread_free_lock(q->pending_lock);
+    PyMem_RawFree(q->pending);
+    PyMem_RawFree(q->pending_ctx);
+    PyMem_RawFree(q);
+}
+
+void qjs_rt_decref(qjs_rt *q)
+{
+    if (q && --q->refs == 0)
+        qjs_rt_free(q);
+}
+
+void qjs_rt_close(qjs_rt *q)
+{
+    qjs_drain_pending(q);
+    JS_FreeRuntime(q->rt);
+    q->rt = NULL;
+    qjs_live_runtimes--;
+    q->owner = 0;
+    q->depth = 0;
+    PyThread_release_lock(q->lock);
+}
+
+int qjs_try_lock(qjs_rt *q)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (q->owner == me)
+        return 2;  /* already ours: re-entrant */
+    if (PyThread_acquire_lock(q->lock, NOWAIT_LOCK)) {
+        q->owner = me;
+        return 1;
+    }
+    return 0;
+}
+
+void qjs_unlock(qjs_rt *q)
+{
+    q->owner = 0;
+    PyThread_release_lock(q->lock);
+}
+
+int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (q->owner == me && q->depth > 0) {
+        e->outer = 0;
+        q->depth++;
+    } else {
+        if (!PyThread_acquire_lock(q->lock, NOWAIT_LOCK)) {
+            q->refs++;
+            Py_BEGIN_ALLOW_THREADS
+            PyThread_acquire_lock(q->lock, WAIT_LOCK);
+            Py_END_ALLOW_THREADS
+            if (!q->rt) {
+                /* closed while we waited */
+                PyThread_release_lock(q->lock);
+                qjs_rt_decref(q);
+                return -1;
+            }
+            q->refs--;
+        }
+        q->owner = me;
+        q->depth = 1;
+        e->outer = 1;
+        q->interrupt = q->closing ? QJS_INT_CLOSED : QJS_INT_NONE;
+        q->deadline = 0;
+        q->handler_next = 0;
+        q->signals_next = 0;
+        qjs_update_stack(q);
+    }
+    e->prev_deadline = q->deadline;
+    e->prev_may_release = q->may_release;
+    e->prev_interrupt = q->interrupt;
+    q->may_release = 0;
+    if (timeout > 0) {
+        double d = qjs_now() + timeout;
+        if (q->deadline == 0 || d < q->deadline)
+            q->deadline = d;
+    } else if (timeout == 0) {
+        /* a zero timeout: already expired */
+        q->deadline = qjs_now();
+    }
+    return 0;
+}
+
+void qjs_leave(qjs_rt *q, qjs_entry *e)
+{
+    q->may_release = e->prev_may_release;
+    if (e->outer) {
+        if (q->npending || q->npending_ctx)
+            qjs_drain_pending(q);
+        q->deadline = 0;
+        q->interrupt = q->closing ? QJS_INT_CLOSED : QJS_INT_NONE;
+        q->depth = 0;
+        q->owner = 0;
+        PyThread_release_lock(q->lock);
+    } else {
+        /* an inner deadline that passed does not stop the outer code,
+           unless the outer deadline has passed too */
+        if (q->interrupt == QJS_INT_TIMEOUT && e->prev_interrupt == QJS_INT_NONE &&
+            (e->prev_deadline == 0 || qjs_now() < e->prev_deadline))
+            q->interrupt = QJS_INT_NONE;
+        q->deadline = e->prev_deadline;
+        q->depth--;
+    }
+}
+
+/* Free a JS value from any thread, with the GIL held. If another thread is
+   using the runtime, the free is queued and done when that thread leaves. */
+void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
+{
+    int r;
+    if (!JS_VALUE_HAS_REF_COUNT(v))
+        return;
+    r = qjs_try_lock(q);
+    if (r) {
+        JS_FreeValueRT(q->rt, v);
+        if (r == 1) {
+            if (q->npending || q->npending_ctx)
+                qjs_drain_pending(q);
+            qjs_unlock(q);
+        }
+        return;
+    }
+    PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+    if (q->npending == q->cappending) {
+        size_t cap = q->cappending ? q->cappending * 2 : 16;
+        JSValue *p = PyMem_RawRealloc(q->pending, cap * sizeof(JSValue));
+        if (!p) {
+            /* cannot queue: leak rather than race */
+            PyThread_release_lock(q->pending_lock);
+            return;
+        }
+        q->pending = p;
+        q->cappending = cap;
+    }
+    q->pending[q->npending++] = v;
+    PyThread_release_lock(q->pending_lock);
+}
+
+void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
+{
+    if (cs)
+        qjs_ctxstate_close(cs);
+    JS_FreeContext(ctx);
+    qjs_live_contexts--;
+}
+
+/* Free a context from any thread, with the GIL held (see qjs_free_value_any_thread). */
+void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
+{
+    int r = qjs_try_lock(q);
+    if (r) {
+        qjs_free_context(ctx, cs);
+        if (r == 1) {
+            qjs_drain_pending(q);
+            qjs_unlock(q);
+        }
+        return;
+    }
+    PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+    if (q->npending_ctx == q->cappending_ctx) {
+        size_t cap = q->cappending_ctx ? q->cappending_ctx * 2 : 4;
+        qjs_pending_ctx *p = PyMem_RawRealloc(q->pending_ctx, cap * sizeof(*p));
+        if (!p) {
+            PyThread_release_lock(q->pending_lock);
+            return;
+        }
+        q->pending_ctx = p;
+        q->cappending_ctx = cap;
+    }
+    q->pending_ctx[q->npending_ctx].ctx = ctx;
+    q->pending_ctx[q->npending_ctx].cs = cs;
+    q->npending_ctx++;
+    PyThread_release_lock(q->pending_lock);
+}
+
+/* With the runtime lock held. Values first, then contexts. */
+void qjs_drain_pending(qjs_rt *q)
+{
+    for (;;) {
+        JSValue v;
+        qjs_pending_ctx c;
+        PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+        if (q->npending) {
+            v = q->pending[--q->npending];
+            PyThread_release_lock(q->pending_lock);
+            JS_FreeValueRT(q->rt, v);
+            continue;
+        }
+        if (q->npending_ctx) {
+            c = q->pending_ctx[--q->npending_ctx];
+            PyThread_release_lock(q->pending_lock);
+            qjs_free_context(c.ctx, c.cs);
+            continue;
+        }
+        PyThread_release_lock(q->pending_lock);
+        return;
+    }
+}
+
+/* --------------------------------------------------------- running sections */
+
+#define QJS_RUN_BEGIN(q) int qjs_prev_release_ = (q)->may_release; (q)->may_release = 1
+#define QJS_RUN_END(q) (q)->may_release = qjs_prev_release_; qjs_hold_gil(q)
+
+JSValue qjs_eval(qjs_rt *q, JSContext *ctx, const char *src, size_t len, const char *filename,
+                 int flags)
+{
+    JSValue r;
+    QJS_RUN_BEGIN(q);
+    r = JS_Eval(ctx, src, len, filename, flags);
+    QJS_RUN_END(q);
+    return r;
+}
+
+JSValue qjs_call(qjs_rt *q, JSContext *ctx, JSValueConst f, JSValueConst this_val, int argc,
+                 JSValueConst *argv)
+{
+    JSValue r;
+    QJS_RUN_BEGIN(q);
+    r = JS_Call(ctx, f, this_val, argc, argv);
+    QJS_RUN_END(q);
+    return r;
+}
+
+JSValue qjs_eval_function(qjs_rt *q, JSContext *ctx, JSValue fun)
+{
+    JSValue r;
+    QJS_RUN_BEGIN(q);
+    r = JS_EvalFunction(ctx, fun);
+    QJS_RUN_END(q);
+    return r;
+}
+
+int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx)
+{
+    int r;
+    QJS_RUN_BEGIN(q);
+    r = JS_ExecutePendingJob(q->rt, pctx);
+    QJS_RUN_END(q);
+    return r;
+}
+
+static JSAtom qjs_mode_atoms[3] = { JS_ATOM_next, JS_ATOM_throw, JS_ATOM_return };
+
+JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg)
+{
+    JSValue r;
+    QJS_RUN_BEGIN(q);
+    r = JS_Invoke(ctx, gen, qjs_mode_atoms[mode], 1, &arg);
+    QJS_RUN_END(q);
+    return r;
+}
+
+/* Split an iterator result object {done, value}: returns done (0/1), -1 on
+   exception. Frees res. Reads own data properties without running getters
+   when it can (the common case: objects made by generators). */
+int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value)
+{
+    JSValue d;
+    int done;
+    *value = JS_UNDEFINED;
+    if (!JS_IsObject(res)) {
+        JS_FreeValue(ctx, res);
+        JS_ThrowTypeError(ctx, "iterator result is not an object");
+        return -1;
+    }
+    d = JS_GetProperty(ctx, res, JS_ATOM_done);
+    if (JS_IsException(d)) {
+        JS_FreeValue(ctx, res);
+        return -1;
+    }
+    done = JS_ToBoolFree(ctx, d);
+    if (done < 0) {
+        JS_FreeValue(ctx, res);
+        return -1;
+    }
+    *value = JS_GetProperty(ctx, res, JS_ATOM_value);
+    JS_FreeValue(ctx, res);
+    if (JS_IsException(*value))
+        return -1;
+    return done;
+}
+
+/* ------------------------------------------------------------------- errors */
+
+JSValue qjs_throw_interrupted(JSContext *ctx)
+{
+    JS_ThrowInterrupted(ctx);
+    return JS_EXCEPTION;
+}
+
+int qjs_is_uncatchable(JSValueConst v)
+{
+    return JS_IsUncatchableError(v);
+}
+
+static int qjs_error_is(JSContext *ctx, JSValueConst exc, JSAtom name, const char *message)
+{
+    JSObject *p;
+    JSShapeProperty *prs;
+    JSProperty *pr;
+    const char *s;
+    int r;
+    if (JS_VALUE_GET_TAG(exc) != JS_TAG_OBJECT)
+        return 0;
+    p = JS_VALUE_GET_OBJ(exc);
+    if (p->class_id != JS_CLASS_ERROR || !p->shape->proto)
+        return 0;
+    if (p->shape->proto != JS_VALUE_GET_OBJ(ctx->native_error_proto[name]))
+        return 0;
+    prs = find_own_property(&pr, p, JS_ATOM_message);
+    if (!prs || (prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL ||
+        JS_VALUE_GET_TAG(pr->u.value) != JS_TAG_STRING)
+        return 0;
+    s = JS_ToCString(ctx, pr->u.value);
+    if (!s)
+        return 0;
+    r = strcmp(s, message) == 0;
+    JS_FreeCString(ctx, s);
+    return r;
+}
+
+int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
+{
+    return qjs_error_is(ctx, exc, JS_RANGE_ERROR, "Maximum call stack size exceeded");
+}
+
+int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
+{
+    if (JS_IsNull(exc) || JS_IsUninitialized(exc))
+        return 1;
+    return qjs_error_is(ctx, exc, JS_INTERNAL_ERROR, "out of memory");
+}
+
+/* ------------------------------------------------------------ host functions */
+
+qjs_ctxstate *qjs_ctxstate_new(PyObject *context)
+{
+    qjs_ctxstate *cs = PyMem_RawCalloc(1, sizeof(*cs));
+    if (!cs)
+        return NULL;
+    cs->refs = 1;
+    cs->open = 1;
+    cs->context = context;
+    return cs;
+}
+
+static void qjs_ctxstate_decref(qjs_ctxstate *cs)
+{
+    if (--cs->refs == 0) {
+        PyMem_RawFree(cs->dead);
+        PyMem_RawFree(cs);
+    }
+}
+
+void qjs_ctxstate_close(qjs_ctxstate *cs)
+{
+    cs->open = 0;
+    cs->context = NULL;
+    cs->ndead = 0;
+    qjs_ctxstate_decref(cs);
+}
+
+static void qjs_host_finalize(void *opaque)
+{
+    qjs_hostref *h = opaque;
+    qjs_ctxstate *cs = h->cs;
+    if (cs->open) {
+        if (cs->ndead == cs->capdead) {
+            size_t cap = cs->capdead ? cs->capdead * 2 : 16;
+            uint64_t *p = PyMem_RawRealloc(cs->dead, cap * sizeof(uint64_t));
+            if (p) {
+                cs->dead = p;
+                cs->capdead = cap;
+            }
+        }
+        if (cs->ndead < cs->capdead)
+            cs->dead[cs->ndead++] = h->id;
+    }
+    qjs_ctxstate_decref(cs);
+    PyMem_RawFree(h);
+}
+
+static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int argc,
+                                   JSValueConst *argv, int magic, void *opaque)
+{
+    qjs_hostref *h = opaque;
+    qjs_rt *q = h->q;
+    (void)magic;
+    qjs_hold_gil(q);
+    if (q->interrupt || q->closing)
+        return qjs_throw_interrupted(ctx);
+    if (!h->cs->open)
+        return JS_ThrowTypeError(ctx, "host function called after its context was closed");
+    return qjs_host_dispatch(ctx, this_val, argc, argv, h);
+}
+
+JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObject *callable,
+                              const char *name, int length, int flags, uint64_t id)
+{
+    JSValue f;
+    qjs_hostref *h = PyMem_RawMalloc(sizeof(*h));
+    if (!h)
+        return JS_ThrowOutOfMemory(ctx);
+    h->q = q;
+    h->cs = cs;
+    h->callable = callable;
+    h->id = id;
+    h->flags = flags;
+    cs->refs++;
+    f = JS_NewCClosure(ctx, qjs_host_trampoline, name, qjs_host_finalize, length, 0, h);
+    if (JS_IsException(f)) {
+        qjs_ctxstate_decref(cs);
+        PyMem_RawFree(h);
+    }
+    return f;
+}
+
+/* --------------------------------------------------------------- conversion */
+
+int qjs_classify(JSContext *ctx, JSValueConst v)
+{
+    JSObject *p = JS_VALUE_GET_OBJ(v);
+    switch (p->class_id) {
+    case JS_CLASS_ARRAY:
+        return QJS_KIND_ARRAY;
+    case JS_CLASS_OBJECT: {
+        JSObject *proto = p->shape->proto;
+        if (p->is_exotic || p->is_HTMLDDA)
+            return QJS_KIND_OTHER;
+        if (!proto || proto == JS_VALUE_GET_OBJ(ctx->class_proto[JS_CLASS_OBJECT]))
+            return QJS_KIND_PLAIN;
+        return QJS_KIND_OTHER;
+    }
+    case JS_CLASS_DATE:
+        return QJS_KIND_DATE;
+    case JS_CLASS_ARRAY_BUFFER:
+        return QJS_KIND_ARRAY_BUFFER;
+    case JS_CLASS_UINT8_ARRAY:
+        return QJS_KIND_UINT8_ARRAY;
+    case JS_CLASS_ERROR:
+        return QJS_KIND_ERROR;
+    case JS_CLASS_PROMISE:
+        return QJS_KIND_PROMISE;
+    default:
+        if (JS_IsFunction(ctx, v))
+            return QJS_KIND_FUNCTION;
+        return QJS_KIND_OTHER;
+    }
+}
+
+int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count)
+{
+    JSObject *p = JS_VALUE_GET_OBJ(v);
+    if (p->class_id != JS_CLASS_ARRAY || !p->fast_array)
+        return 0;
+    *values = p->u.array.u.values;
+    *count = p->u.array.count;
+    return 1;
+}
+
+int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len)
+{
+    JSObject *p = JS_VALUE_GET_OBJ(v);
+    if (p->class_id == JS_CLASS_ARRAY && p->fast_array) {
+        *len = p->u.array.count;
+        return 0;
+    }
+    return js_get_length64(ctx, len, v);
+}
+
+static PyObject *qjs_jsstring_to_py(JSString *s)
+{
+    uint32_t len = s->len;
+    if (!s->is_wide_char)
+        return PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, str8(s), len);
+    else {
+        const uint16_t *w = str16(s);
+        uint32_t i;
+        for (i = 0; i < len; i++) {
+            if ((w[i] & 0xf800) == 0xd800)
+                break;
+        }
+        if (i == len)
+            return PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, w, len);
+        /* surrogates: pairs combine, lone ones are kept */
+        {
+            int order = -1;  /* little endian */
+#if PY_BIG_ENDIAN
+            order = 1;
+#endif
+            return PyUnicode_DecodeUTF16((const char *)w, (Py_ssize_t)len * 2, "surrogatepass",
+                                         &order);
+        }
+    }
+}
+
+/* GIL held. Returns a new str, or NULL with a Python exception (JS errors while
+   flattening a rope leave a JS exception pending and set MemoryError). */
+PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v)
+{
+    PyObject *r;
+    JSValue flat;
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_STRING)
+        return qjs_jsstring_to_py(JS_VALUE_GET_STRING(v));
+    flat = JS_ToString(ctx, v);
+    if (JS_IsException(flat)) {
+        PyErr_SetString(PyExc_MemoryError, "JS string could not be read");
+        return NULL;
+    }
+    r = qjs_jsstring_to_py(JS_VALUE_GET_STRING(flat));
+    JS_FreeValue(ctx, flat);
+    return r;
+}
+
+PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom)
+{
+    JSRuntime *rt = ctx->rt;
+    if (__JS_AtomIsTaggedInt(atom))
+        return PyUnicode_FromFormat("%u", (unsigned)__JS_AtomToUInt32(atom));
+    return qjs_jsstring_to_py(rt->atom_array[atom]);
+}
+
+/* GIL held. JS_EXCEPTION with a Python exception set (encoding) or a JS
+   exception pending (allocation): the caller tells them apart with
+   PyErr_Occurred(). */
+JSValue qjs_string_from_py(JSContext *ctx, PyObject *s)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    if (len > JS_STRING_LEN_MAX) {
+        PyErr_SetString(PyExc_ValueError, "string too long for JS");
+        return JS_EXCEPTION;
+    }
+    if (kind == PyUnicode_1BYTE_KIND)
+        return js_new_string8_len(ctx, (const char *)data, (int)len);
+    if (kind == PyUnicode_2BYTE_KIND)
+        return js_new_string16_len(ctx, (const uint16_t *)data, (int)len);
+    {
+        /* astral characters: UTF-16 with surrogate pairs */
+        const Py_UCS4 *u = data;
+        Py_ssize_t i, n = len;
+        uint16_t *buf;
+        JSValue r;
+        for (i = 0; i < len; i++)
+            n += u[i] > 0xffff;
+        if (n > JS_STRING_LEN_MAX) {
+            PyErr_SetString(PyExc_ValueError, "string too long for JS");
+            return JS_EXCEPTION;
+        }
+        buf = PyMem_RawMalloc(n * 2);
+        if (!buf) {
+            PyErr_NoMemory();
+            return JS_EXCEPTION;
+        }
+        for (i = 0, n = 0; i < len; i++) {
+            Py_UCS4 c = u[i];
+            if (c > 0xffff) {
+                c -= 0x10000;
+                buf[n++] = 0xd800 | (c >> 10);
+                buf[n++] = 0xdc00 | (c & 0x3ff);
+            } else {
+                buf[n++] = c;
+            }
+        }
+        r = js_new_string16_len(ctx, buf, (int)n);
+        PyMem_RawFree(buf);
+        return r;
+    }
+}
+
+/* GIL held. */
+PyObject *qjs_bigint_to_py(JSContext *ctx, JSValueConst v)
+{
+    JSBigInt *b;
+    unsigned char *bytes;
+    size_t n, i, k;
+    PyObject *r;
+    (void)ctx;
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_SHORT_BIG_INT)
+        return PyLong_FromLongLong(JS_VALUE_GET_SHORT_BIG_INT(v));
+    b = JS_VALUE_GET_PTR(v);
+    n = (size_t)b->len * sizeof(js_limb_t);
+    bytes = PyMem_Malloc(n);
+    if (!bytes)
+        return PyErr_NoMemory();
+    for (i = 0; i < b->len; i++) {
+        js_limb_t l = b->tab[i];
+        for (k = 0; k < sizeof(js_limb_t); k++)
+            bytes[i * sizeof(js_limb_t) + k] = (unsigned char)(l >> (8 * k));
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    r = PyLong_FromNativeBytes(bytes, n, Py_ASNATIVEBYTES_LITTLE_ENDIAN);
+#else
+    r = _PyLong_FromByteArray(bytes, n, 1, 1);
+#endif
+    PyMem_Free(bytes);
+    return r;
+}
+
+/* GIL held. JS_EXCEPTION with a Python exception or a pending JS one. */
+JSValue qjs_bigint_from_py(JSContext *ctx, PyObject *n)
+{
+    size_t nbits = _PyLong_NumBits(n);
+    size_t nlimbs, i, k, nbytes;
+    unsigned char *bytes;
+    JSBigInt *b;
+    if (nbits == (size_t)-1 && PyErr_Occurred())
+        return JS_EXCEPTION;
+    nlimbs = (nbits + 1 + JS_LIMB_BITS - 1) / JS_LIMB_BITS;  /* +1: sign bit */
+    if (nlimbs < 1)
+        nlimbs = 1;
+    if (nlimbs > JS_BIGINT_MAX_SIZE) {
+        PyErr_Format(PyExc_OverflowError, "int too large for a JS BigInt (%zu bits, limit %d)",
+                     nbits, JS_BIGINT_MAX_SIZE * JS_LIMB_BITS - 1);
+        return JS_EXCEPTION;
+    }
+    nbytes = nlimbs * sizeof(js_limb_t);
+    bytes = PyMem_Malloc(nbytes);
+    if (!bytes) {
+        PyErr_NoMemory();
+        return JS_EXCEPTION;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyLong_AsNativeBytes(n, bytes, nbytes, Py_ASNATIVEBYTES_LITTLE_ENDIAN) < 0) {
+#else
+    if (_PyLong_AsByteArray((PyLongObject *)n, bytes, nbytes, 1, 1) < 0) {
+#endif
+        PyMem_Free(bytes);
+        return JS_EXCEPTION;
+    }
+    b = js_bigint_new(ctx, (int)nlimbs);
+    if (!b) {
+        PyMem_Free(bytes);
+        return JS_EXCEPTION;
+    }
+    for (i = 0; i < nlimbs; i++) {
+        js_limb_t l = 0;
+        for (k = 0; k < sizeof(js_limb_t); k++)
+            l |= (js_limb_t)bytes[i * sizeof(js_limb_t) + k] << (8 * k);
+        b->tab[i] = l;
+    }
+    PyMem_Free(bytes);
+    b = js_bigint_normalize(ctx, b);
+    return JS_CompactBigInt(ctx, b);
+}
+
+int qjs_date_value(JSContext *ctx, JSValueConst v, double *ms)
+{
+    return JS_ThisTimeValue(ctx, ms, v);
+}

@@ -1,0 +1,167 @@
+/*
+ * The C half of qjs._engine: the few things Cython cannot express well.
+ *
+ * Implemented in csrc/qjs_engine.c, which compiles the vendored quickjs.c in the
+ * same translation unit so the hot conversions can read engine internals.
+ * Everything here is prefixed qjs_.
+ */
+#ifndef QJS_SHIM_H
+#define QJS_SHIM_H
+
+#include <Python.h>
+#include <pythread.h>
+#include "quickjs.h"
+
+/* Why JS was stopped. Sticky until the outermost entry leaves. */
+enum {
+    QJS_INT_NONE = 0,
+    QJS_INT_TIMEOUT = 1,   /* the wall-clock deadline passed */
+    QJS_INT_HANDLER = 2,   /* the Python interrupt handler returned true */
+    QJS_INT_ABORT = 3,     /* a BaseException (KeyboardInterrupt, SystemExit, ...) from the host */
+    QJS_INT_CLOSED = 4,    /* the context or runtime was closed while JS ran */
+};
+
+/* What a JS value is, for the JS -> Python conversion. */
+enum {
+    QJS_KIND_OTHER = 0,    /* becomes a Handle */
+    QJS_KIND_ARRAY = 1,
+    QJS_KIND_PLAIN = 2,    /* prototype Object.prototype or null, no exotic behaviour */
+    QJS_KIND_DATE = 3,
+    QJS_KIND_ARRAY_BUFFER = 4,
+    QJS_KIND_UINT8_ARRAY = 5,
+    QJS_KIND_FUNCTION = 6,
+    QJS_KIND_PROMISE = 7,
+    QJS_KIND_ERROR = 8,
+};
+
+/* Flags of a host function. */
+enum {
+    QJS_HOST_ASYNC = 1,    /* returns a Promise; the Python result is awaited */
+    QJS_HOST_CONSOLE = 2,  /* console method: first argument is the level */
+};
+
+/* Per-context C state shared with the host functions created in it. Reference
+ * counted: host functions may outlive the context object (a JS function can be
+ * kept by another context of the runtime). Only touched under the runtime lock. */
+typedef struct qjs_ctxstate {
+    int refs;
+    int open;                 /* 0 once the context is closed */
+    PyObject *context;        /* borrowed qjs.Context; valid while open */
+    uint64_t *dead;           /* ids of host functions JS has freed */
+    size_t ndead, capdead;
+} qjs_ctxstate;
+
+/* The opaque of one host function (a JS C closure). */
+typedef struct qjs_hostref {
+    struct qjs_rt *q;
+    qjs_ctxstate *cs;         /* the context that created it (one reference) */
+    PyObject *callable;       /* borrowed: owned by the context's host table */
+    uint64_t id;              /* key in that table */
+    int flags;                /* QJS_HOST_* */
+} qjs_hostref;
+
+/* Per-runtime state: serialisation, deadline, interrupt, lazy GIL release. */
+typedef struct qjs_rt {
+    JSRuntime *rt;
+    PyThread_type_lock lock;  /* held by the thread using the runtime */
+    unsigned long owner;      /* ident of that thread, 0 if none */
+    int depth;                /* nested entries by the owner */
+    double deadline;          /* CLOCK_MONOTONIC seconds, 0: none */
+    volatile int interrupt;   /* QJS_INT_* */
+    int may_release;          /* inside a running section: the GIL may be dropped */
+    PyThreadState *released;  /* set while the GIL is dropped inside JS */
+    PyObject *pyrt;           /* borrowed: the qjs.Runtime that owns this state */
+    PyObject *py_handler;     /* borrowed: owned by the Runtime object */
+    double handler_next;      /* when the Python handler is due next */
+    double signals_next;      /* when to look at pending signals next (main thread) */
+    size_t stack_limit;       /* requested JS stack budget in bytes, 0: default */
+    size_t stack_effective;   /* what the current entry uses */
+    int refs;                 /* the Runtime object + threads waiting in qjs_enter */
+    volatile int closing;     /* close() was called: stop running JS, refuse new entries */
+    /* frees requested by other threads while this runtime was busy */
+    PyThread_type_lock pending_lock;
+    JSValue *pending;
+    size_t npending, cappending;
+    struct qjs_pending_ctx *pending_ctx;
+    size_t npending_ctx, cappending_ctx;
+    int oom;                  /* an allocation hit the memory limit */
+    JSAtom atom_private;      /* private symbol tagging errors from host exceptions */
+} qjs_rt;
+
+/* A context whose free was requested while another thread used the runtime. */
+typedef struct qjs_pending_ctx {
+    JSContext *ctx;
+    qjs_ctxstate *cs;
+} qjs_pending_ctx;
+
+/* One entry into the runtime from Python, on the C stack of the caller. */
+typedef struct qjs_entry {
+    double prev_deadline;
+    int prev_may_release;
+    int prev_interrupt;
+    int outer;
+} qjs_entry;
+
+typedef JSValue (*qjs_host_dispatch_fn)(JSContext *ctx, JSValueConst this_val, int argc,
+                                        JSValueConst *argv, qjs_hostref *h);
+/* what: 0 = call the Python interrupt handler, 1 = run pending signal handlers */
+typedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what);
+
+void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt);
+
+/* runtime */
+qjs_rt *qjs_rt_new(void);
+void qjs_rt_close(qjs_rt *q);    /* with the lock held: frees the JSRuntime, releases the lock */
+void qjs_rt_decref(qjs_rt *q);
+void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit);
+double qjs_now(void);
+
+/* entries; enter() may drop the GIL while it waits for another thread */
+int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout);   /* -1: the runtime was closed */
+void qjs_leave(qjs_rt *q, qjs_entry *e);
+int qjs_try_lock(qjs_rt *q);
+void qjs_unlock(qjs_rt *q);
+void qjs_free_value_any_thread(qjs_rt *q, JSValue v);
+void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs);
+void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs);
+void qjs_drain_pending(qjs_rt *q);
+
+/* running sections: JS may run long, the GIL may be dropped and is held again on return */
+JSValue qjs_eval(qjs_rt *q, JSContext *ctx, const char *src, size_t len, const char *filename,
+                 int flags);
+JSValue qjs_call(qjs_rt *q, JSContext *ctx, JSValueConst f, JSValueConst this_val, int argc,
+                 JSValueConst *argv);
+JSValue qjs_eval_function(qjs_rt *q, JSContext *ctx, JSValue fun);
+int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx);
+
+/* errors */
+JSValue qjs_throw_interrupted(JSContext *ctx);
+int qjs_is_uncatchable(JSValueConst v);
+int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc);
+int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
+
+/* host functions */
+qjs_ctxstate *qjs_ctxstate_new(PyObject *context);
+void qjs_ctxstate_close(qjs_ctxstate *cs);
+JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObject *callable,
+                              const char *name, int length, int flags, uint64_t id);
+
+/* conversion helpers */
+int qjs_classify(JSContext *ctx, JSValueConst v);
+PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v);
+PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom);
+JSValue qjs_string_from_py(JSContext *ctx, PyObject *s);
+PyObject *qjs_bigint_to_py(JSContext *ctx, JSValueConst v);
+JSValue qjs_bigint_from_py(JSContext *ctx, PyObject *n);
+int qjs_date_value(JSContext *ctx, JSValueConst v, double *ms);
+int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count);
+int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len);
+
+/* generators: one engine call per step; returns the step's result object */
+JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg);
+int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value);
+
+/* live-object counters (always on; cheap) */
+extern Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles;
+
+#endif /* QJS_SHIM_H */
