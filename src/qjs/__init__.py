@@ -23,6 +23,7 @@ from qjs.errors import (
     JSMemoryError,
     JSStackOverflowError,
     JSTimeoutError,
+    UnhandledRejectionWarning,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "JSStackOverflowError",
     "DeadlockError",
     "ClosedError",
+    "UnhandledRejectionWarning",
 ]

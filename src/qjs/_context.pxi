@@ -262,6 +262,88 @@ cdef class Context:
         finally:
             rt._leave(&e)
 
+    async def eval_async(self, code, *, filename="<eval>", module=False, timeout=_DEFAULT):
+        """Evaluate ``code`` allowing top-level ``await``; a coroutine.
+
+        Jobs and ``async def`` host functions are driven on the running asyncio
+        loop until the result settles; ``timeout`` bounds the whole await. A
+        promise that can no longer settle raises :class:`qjs.DeadlockError`.
+        """
+        t = self._entry_timeout(timeout)
+        deadline = qjs_now() + t if t >= 0 else 0.0
+        promise, module_ptr = self._start_async(code, filename, module, t)
+        try:
+            try:
+                await _drive(self.runtime, promise, deadline)
+            except BaseException:
+                _cancel_host_calls(self)
+                raise
+            if module:
+                _promise_outcome(self, promise)
+                return self._module_namespace(module_ptr)
+            result = _promise_handle_outcome(self, promise)
+            try:
+                return _async_completion(self, result)
+            finally:
+                result._release()
+        finally:
+            (<Handle>promise)._release()
+
+    def _start_async(self, code, filename, module, double t):
+        cdef qjs_entry e
+        cdef JSValue v, compiled
+        cdef size_t m = 0
+        cdef Runtime rt = self.runtime
+        cdef bytes src = _utf8(code)
+        cdef bytes fname = _utf8(filename)
+        self._check()
+        rt._enter(&e, t)
+        try:
+            self._check()
+            if module:
+                compiled = qjs_eval(rt.q, self.ctx, src, len(src), fname,
+                                    JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
+                if JS_IsException(compiled):
+                    raise self._js_error(self.ctx)
+                m = <size_t>JS_VALUE_GET_PTR(compiled)
+                v = qjs_eval_function(rt.q, self.ctx, compiled)
+            else:
+                v = qjs_eval(rt.q, self.ctx, src, len(src), fname,
+                             JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_ASYNC)
+            if JS_IsException(v):
+                raise self._js_error(self.ctx)
+            return _as_promise(self, self._handle(v)), m
+        finally:
+            rt._leave(&e)
+
+    def _module_namespace(self, size_t m):
+        cdef qjs_entry e
+        cdef JSValue ns
+        self._check()
+        self.runtime._enter(&e, self._entry_timeout(_DEFAULT))
+        try:
+            ns = JS_GetModuleNamespace(self.ctx, <JSModuleDef *>m)
+            if JS_IsException(ns):
+                raise self._js_error(self.ctx)
+            try:
+                return _namespace_to_dict(self, self.ctx, ns)
+            finally:
+                JS_FreeValue(self.ctx, ns)
+        finally:
+            self.runtime._leave(&e)
+
+    @property
+    def on_unhandled_rejection(self):
+        """Called with the reason of each promise rejected and left unhandled after
+        a job run; ``None`` (the default) emits ``qjs.UnhandledRejectionWarning``."""
+        return self._on_rejection
+
+    @on_unhandled_rejection.setter
+    def on_unhandled_rejection(self, handler):
+        if handler is not None and not callable(handler):
+            raise TypeError("on_unhandled_rejection must be callable or None")
+        self._on_rejection = handler
+
     cdef object _eval_module(self, bytes src, bytes fname, bint as_handle):
         """With the runtime entered: evaluate a module, settle its evaluation
         promise synchronously, return its namespace."""
@@ -283,7 +365,9 @@ cdef class Context:
                     and JS_IsJobPending(rt.q.rt):
                 r = qjs_execute_pending_job(rt.q, &pctx)
                 if r < 0:
-                    raise _job_error(rt, pctx)
+                    err = _job_error(rt, pctx)
+                    if err is not None:
+                        raise err
             state = JS_PromiseState(self.ctx, promise)
             if state == JS_PROMISE_REJECTED:
                 JS_Throw(self.ctx, JS_PromiseResult(self.ctx, promise))
@@ -333,6 +417,12 @@ cdef class Context:
         cdef qjs_rt *q = rt.q
         cdef int why = q.interrupt if q != NULL else QJS_INT_CLOSED
         cdef JSValue exc = JS_GetException(jctx)
+        if qjs_is_uncatchable(exc):
+            # the stop is reported now; the same object seen again later (as the
+            # reason of a promise it rejected) is an ordinary error
+            JS_ClearUncatchableError(jctx, exc)
+            if why == QJS_INT_NONE:
+                why = QJS_INT_HANDLER
         try:
             if why == QJS_INT_ABORT or (why == QJS_INT_HANDLER and rt._abort is not None):
                 err = rt._abort
@@ -349,8 +439,6 @@ cdef class Context:
                                         name="InternalError")
             if why == QJS_INT_CLOSED:
                 return ClosedError("the context was closed while JS was running")
-            if qjs_is_uncatchable(exc):
-                return InterruptedError("JS execution was interrupted", name="InternalError")
             if JS_IsObject(exc):
                 pyexc = _host_exception(rt, jctx, exc)
                 if pyexc is not None:
@@ -433,11 +521,12 @@ cdef class Context:
                 name = ""
         if _is_async_callable(fn):
             flags |= QJS_HOST_ASYNC
+        length, max_args = _arity(fn)
         ident = self._next_id
         self._next_id += 1
         self._host[ident] = fn
-        f = qjs_new_host_function(jctx, self.runtime.q, self.cs, <PyObject *>fn, _utf8(name), 0,
-                                  flags, ident)
+        f = qjs_new_host_function(jctx, self.runtime.q, self.cs, <PyObject *>fn, _utf8(name),
+                                  length, max_args, flags, ident)
         if JS_IsException(f):
             del self._host[ident]
             raise self._js_error(jctx)
@@ -450,6 +539,20 @@ cdef class Context:
         for i in range(cs.ndead):
             self._host.pop(cs.dead[i], None)
         cs.ndead = 0
+
+
+cdef object _async_completion(Context c, Handle result):
+    """The completion value of an async script: its promise resolves to {value}."""
+    cdef qjs_entry e
+    cdef JSValue v
+    c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
+    try:
+        if not JS_IsObject(result.value):
+            return _convert(c, c.ctx, result.value)
+        v = JS_GetPropertyStr(c.ctx, result.value, "value")
+        return c._run_result(c.ctx, v)
+    finally:
+        c.runtime._leave(&e)
 
 
 cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
@@ -473,6 +576,23 @@ cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
     finally:
         JS_FreePropertyEnum(jctx, tab, length)
     return d
+
+
+cdef tuple _arity(object fn):
+    """(JS .length, most positional arguments fn takes or -1) for a host function."""
+    cdef int required = 0, most = 0
+    try:
+        sig = _inspect.signature(fn)
+    except (TypeError, ValueError):
+        return (0, -1)
+    for p in sig.parameters.values():
+        if p.kind == p.VAR_POSITIONAL:
+            return (required, -1)
+        if p.kind == p.POSITIONAL_ONLY or p.kind == p.POSITIONAL_OR_KEYWORD:
+            most += 1
+            if p.default is p.empty:
+                required += 1
+    return (min(required, 255), most)
 
 
 cdef bint _is_async_callable(object fn):

@@ -57,6 +57,7 @@ cdef extern from "shim.h":
         PyObject *callable
         uint64_t id
         int flags
+        int max_args
 
     ctypedef struct qjs_entry:
         double prev_deadline
@@ -66,7 +67,11 @@ cdef extern from "shim.h":
                                              JSValueConst *argv, qjs_hostref *h) noexcept
     ctypedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what) noexcept
 
-    void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt)
+    ctypedef void (*qjs_rejection_fn)(qjs_rt *q, JSContext *ctx, JSValueConst promise,
+                                      JSValueConst reason, int is_handled) noexcept
+    void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
+                           qjs_rejection_fn rejection)
+    void qjs_track_rejections(qjs_rt *q, int on)
 
     qjs_rt *qjs_rt_new()
     void qjs_rt_close(qjs_rt *q)
@@ -98,8 +103,8 @@ cdef extern from "shim.h":
     qjs_ctxstate *qjs_ctxstate_new(PyObject *context)
     void qjs_ctxstate_close(qjs_ctxstate *cs)
     JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs,
-                                  PyObject *callable, const char *name, int length, int flags,
-                                  uint64_t id)
+                                  PyObject *callable, const char *name, int length, int max_args,
+                                  int flags, uint64_t id)
 
     int qjs_classify(JSContext *ctx, JSValueConst v)
     object qjs_string_to_py(JSContext *ctx, JSValueConst v)
@@ -112,7 +117,12 @@ cdef extern from "shim.h":
     int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len)
 
     JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg)
+    JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async)
     int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value)
+    enum:
+        QJS_RESUME_NEXT
+        QJS_RESUME_THROW
+        QJS_RESUME_RETURN
 
     Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles
 
@@ -130,8 +140,9 @@ cdef class Runtime:
     cdef dict _py_errors                # error id -> Python exception raised by a host function
     cdef uint64_t _next_error
     cdef bint _closing                  # close() called from inside JS: finish at the outermost exit
-    cdef object _rejection_handler      # unhandled promise rejections go here
-    cdef object _loop_state             # asyncio bookkeeping (see _promise.pxi)
+    cdef dict _tasks                    # in-flight host coroutines: Task -> _HostCall
+    cdef dict _rejections               # promise address -> (context, reason Handle), not yet handled
+    cdef Py_ssize_t _rejections_dropped # rejections beyond the cap, reported as a count
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
@@ -160,6 +171,7 @@ cdef class Context:
     cdef void _unlink(self)
     cdef void _close_handles(self)
     cdef void _free_js(self)
+    cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
     cdef object _run_result(self, JSContext *jctx, JSValue v)
     cdef Handle _handle(self, JSValue v)

@@ -57,11 +57,11 @@ def live_objects():
 
 include "_errors.pxi"
 include "_convert.pxi"
+include "_promise.pxi"
+include "_generator.pxi"
 include "_runtime.pxi"
 include "_context.pxi"
 include "_handle.pxi"
 include "_host.pxi"
-include "_promise.pxi"
-include "_generator.pxi"
 
-qjs_set_callbacks(_host_dispatch, _py_interrupt)
+qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback)

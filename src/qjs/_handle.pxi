@@ -327,6 +327,83 @@ cdef class Handle:
             c.runtime._leave(&e)
 
 
+    # -- promises ---------------------------------------------------------------
+
+    def __await__(self):
+        """``await handle``: await a JS promise (or thenable) and return its value."""
+        cdef Context c = self.ctx
+        self._check()
+        return _await_promise(c, _as_promise(c, self), c._entry_timeout(_DEFAULT)).__await__()
+
+    # -- generators and iterators ---------------------------------------------
+
+    def resume(self, value=None, *, mode="next"):
+        """One step of a JS generator or iterator: ``(done, value)``.
+
+        ``mode`` is ``"next"``, ``"throw"`` (``value`` is thrown into the
+        generator; a Python exception becomes a JS Error) or ``"return"``. On the
+        last step ``value`` is the generator's return value.
+        """
+        return _step(self, value, _resume_mode(mode))
+
+    def resume_async(self, value=None, *, mode="next"):
+        """One step of a JS async generator or async iterator: awaitable ``(done, value)``.
+        Its awaits, host coroutines included, run on the running asyncio loop."""
+        return _async_step(self, value, _resume_mode(mode))
+
+    def __iter__(self):
+        if JS_IsObject(self.value) and "next" in self and not JS_IsArray(self.value):
+            return self
+        return _get_iterator(self, False)
+
+    def __next__(self):
+        done, value = _step(self, None, QJS_RESUME_NEXT)
+        if done:
+            raise StopIteration(value)
+        return value
+
+    def send(self, value):
+        """Like ``generator.send``: resume with ``value``."""
+        done, result = _step(self, value, QJS_RESUME_NEXT)
+        if done:
+            raise StopIteration(result)
+        return result
+
+    def throw(self, typ, val=None, tb=None):
+        """Like ``generator.throw``: throw into the generator (as a JS Error)."""
+        exc = typ if isinstance(typ, BaseException) else (typ(val) if val is None or not
+                                                            isinstance(val, BaseException) else val)
+        done, result = _step(self, exc, QJS_RESUME_THROW)
+        if done:
+            raise StopIteration(result)
+        return result
+
+    def close(self):
+        """Like ``generator.close``: run the generator's ``finally`` blocks."""
+        _step(self, None, QJS_RESUME_RETURN)
+
+    def __aiter__(self):
+        if JS_IsObject(self.value) and "next" in self:
+            return self
+        return _get_iterator(self, True)
+
+    def __anext__(self):
+        return _anext(self)
+
+    def asend(self, value):
+        """Like ``async_generator.asend``."""
+        return _asend(self, value, QJS_RESUME_NEXT)
+
+    def athrow(self, typ, val=None, tb=None):
+        """Like ``async_generator.athrow`` (the exception becomes a JS Error)."""
+        exc = typ if isinstance(typ, BaseException) else typ(val) if val is None else val
+        return _asend(self, exc, QJS_RESUME_THROW)
+
+    def aclose(self):
+        """Like ``async_generator.aclose``."""
+        return _aclose(self)
+
+
 cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args, bint as_handle):
     """Call `f` with converted `args` (the runtime is entered)."""
     cdef Py_ssize_t n = len(args), i, done = 0

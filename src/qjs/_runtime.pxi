@@ -73,12 +73,12 @@ cdef class Runtime:
         self._deferred = []
         self._py_errors = {}
         self._next_error = 1
+        _install_rejection_tracker(self)
 
     def __init__(self, *, memory_limit=None, stack_limit=None, timeout=None):
         self.memory_limit = memory_limit
         self.stack_limit = stack_limit
         self.timeout = timeout
-        _install_rejection_tracker(self)
 
     def __dealloc__(self):
         # every context holds this runtime, so none is left; handles neither
@@ -135,7 +135,9 @@ cdef class Runtime:
         qjs_rt_close(q)   # releases the lock
         qjs_rt_decref(q)
         self._interrupt_handler = None
-        self._rejection_handler = None
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
 
     # -- public ---------------------------------------------------------------
 
@@ -255,10 +257,14 @@ cdef class Runtime:
                     break
                 ran += 1
                 if r < 0:
-                    raise _job_error(self, pctx)
-            return ran
+                    err = _job_error(self, pctx)
+                    if err is not None:
+                        raise err
         finally:
             self._leave(&e)
+            if self._rejections or self._rejections_dropped:
+                _report_rejections(self)
+        return ran
 
     def __enter__(self):
         return self
@@ -279,7 +285,17 @@ cdef class Runtime:
 
 
 cdef object _job_error(Runtime rt, JSContext *pctx):
+    """The exception of a failed promise job, or None for a stale stop: an
+    interrupt error that rejected a promise earlier and is rethrown now."""
     cdef qjs_ctxstate *cs = <qjs_ctxstate *>JS_GetContextOpaque(pctx)
+    cdef JSValue exc
+    if rt.q.interrupt == QJS_INT_NONE:
+        exc = JS_GetException(pctx)
+        if qjs_is_uncatchable(exc):
+            JS_ClearUncatchableError(pctx, exc)
+            JS_FreeValue(pctx, exc)
+            return None
+        JS_Throw(pctx, exc)
     if cs != NULL and cs.open:
         return (<Context>cs.context)._js_error(pctx)
     JS_FreeValue(pctx, JS_GetException(pctx))

@@ -13,6 +13,7 @@ __all__ = [
     "JSStackOverflowError",
     "DeadlockError",
     "ClosedError",
+    "UnhandledRejectionWarning",
 ]
 
 
@@ -76,3 +77,7 @@ class DeadlockError(Error):
 
 class ClosedError(Error, RuntimeError):
     """A closed runtime or context, or a disposed handle, was used."""
+
+
+class UnhandledRejectionWarning(RuntimeWarning):
+    """A JS promise was rejected and nothing handled it."""

@@ -27,12 +27,15 @@ Py_ssize_t qjs_live_runtimes = 0, qjs_live_contexts = 0, qjs_live_handles = 0;
 
 static qjs_host_dispatch_fn qjs_host_dispatch = NULL;
 static qjs_py_interrupt_fn qjs_py_interrupt = NULL;
+static qjs_rejection_fn qjs_rejection = NULL;
 static unsigned long qjs_main_thread = 0;
 
-void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt)
+void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
+                       qjs_rejection_fn rejection)
 {
     qjs_host_dispatch = host;
     qjs_py_interrupt = interrupt;
+    qjs_rejection = rejection;
     qjs_main_thread = PyThread_get_thread_ident();
 }
 
@@ -475,6 +478,15 @@ JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValu
     return r;
 }
 
+JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async)
+{
+    JSValue r;
+    QJS_RUN_BEGIN(q);
+    r = JS_GetIterator(ctx, obj, is_async);
+    QJS_RUN_END(q);
+    return r;
+}
+
 /* Split an iterator result object {done, value}: returns done (0/1), -1 on
    exception. Frees res. Reads own data properties without running getters
    when it can (the common case: objects made by generators). */
@@ -503,6 +515,21 @@ int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value)
     if (JS_IsException(*value))
         return -1;
     return done;
+}
+
+/* Unhandled rejections: reported to Python, which decides at the end of a
+   job run whether they stayed unhandled. */
+static void qjs_rejection_tracker(JSContext *ctx, JSValueConst promise, JSValueConst reason,
+                                  bool is_handled, void *opaque)
+{
+    qjs_rt *q = opaque;
+    qjs_hold_gil(q);
+    qjs_rejection(q, ctx, promise, reason, is_handled);
+}
+
+void qjs_track_rejections(qjs_rt *q, int on)
+{
+    JS_SetHostPromiseRejectionTracker(q->rt, on ? qjs_rejection_tracker : NULL, q);
 }
 
 /* ------------------------------------------------------------------- errors */
@@ -616,11 +643,14 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
         return qjs_throw_interrupted(ctx);
     if (!h->cs->open)
         return JS_ThrowTypeError(ctx, "host function called after its context was closed");
+    if (h->max_args >= 0 && argc > h->max_args)
+        argc = h->max_args;
     return qjs_host_dispatch(ctx, this_val, argc, argv, h);
 }
 
 JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObject *callable,
-                              const char *name, int length, int flags, uint64_t id)
+                              const char *name, int length, int max_args, int flags,
+                              uint64_t id)
 {
     JSValue f;
     qjs_hostref *h = PyMem_RawMalloc(sizeof(*h));
@@ -631,6 +661,7 @@ JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObj
     h->callable = callable;
     h->id = id;
     h->flags = flags;
+    h->max_args = max_args;
     cs->refs++;
     f = JS_NewCClosure(ctx, qjs_host_trampoline, name, qjs_host_finalize, length, 0, h);
     if (JS_IsException(f)) {

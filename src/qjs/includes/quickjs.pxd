@@ -138,6 +138,7 @@ cdef extern from "quickjs.h" nogil:
     bint JS_IsError(JSValueConst val)
     bint JS_IsUncatchableError(JSValueConst val)
     void JS_SetUncatchableError(JSContext *ctx, JSValueConst val)
+    void JS_ClearUncatchableError(JSContext *ctx, JSValueConst val)
     JSValue JS_NewError(JSContext *ctx)
     JSValue JS_ThrowTypeError(JSContext *ctx, const char *fmt, ...)
     JSValue JS_ThrowRangeError(JSContext *ctx, const char *fmt, ...)

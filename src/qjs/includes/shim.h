@@ -58,6 +58,7 @@ typedef struct qjs_hostref {
     PyObject *callable;       /* borrowed: owned by the context's host table */
     uint64_t id;              /* key in that table */
     int flags;                /* QJS_HOST_* */
+    int max_args;             /* arguments beyond this are dropped, like JS does; -1: all */
 } qjs_hostref;
 
 /* Per-runtime state: serialisation, deadline, interrupt, lazy GIL release. */
@@ -107,7 +108,12 @@ typedef JSValue (*qjs_host_dispatch_fn)(JSContext *ctx, JSValueConst this_val, i
 /* what: 0 = call the Python interrupt handler, 1 = run pending signal handlers */
 typedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what);
 
-void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt);
+typedef void (*qjs_rejection_fn)(qjs_rt *q, JSContext *ctx, JSValueConst promise,
+                                 JSValueConst reason, int is_handled);
+
+void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
+                       qjs_rejection_fn rejection);
+void qjs_track_rejections(qjs_rt *q, int on);
 
 /* runtime */
 qjs_rt *qjs_rt_new(void);
@@ -144,7 +150,8 @@ int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 qjs_ctxstate *qjs_ctxstate_new(PyObject *context);
 void qjs_ctxstate_close(qjs_ctxstate *cs);
 JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObject *callable,
-                              const char *name, int length, int flags, uint64_t id);
+                              const char *name, int length, int max_args, int flags,
+                              uint64_t id);
 
 /* conversion helpers */
 int qjs_classify(JSContext *ctx, JSValueConst v);
@@ -158,7 +165,9 @@ int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count);
 int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len);
 
 /* generators: one engine call per step; returns the step's result object */
+enum { QJS_RESUME_NEXT = 0, QJS_RESUME_THROW = 1, QJS_RESUME_RETURN = 2 };
 JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg);
+JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async);
 int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value);
 
 /* live-object counters (always on; cheap) */
