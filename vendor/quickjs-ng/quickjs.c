@@ -372,6 +372,9 @@ struct JSRuntime {
     JSValue current_exception;
     /* true if inside an out of memory error, to avoid recursing */
     bool in_out_of_memory;
+    /* true if the last value thrown is the JS_NULL that replaces an error
+       object which could not be allocated (see JS_IsOutOfMemoryError) */
+    bool null_exception_is_oom;
     /* true if inside build_backtrace, to avoid recursing */
     bool in_build_stack_trace;
     /* true if inside JS_FreeRuntime */
@@ -1135,6 +1138,7 @@ struct JSObject {
     uint8_t is_uncatchable_error : 1; /* if true, error is not catchable */
     uint8_t tmp_mark : 1; /* used in JS_WriteObjectRec() */
     uint8_t is_HTMLDDA : 1; /* specific annex B IsHtmlDDA behavior */
+    uint8_t engine_error : 2; /* JS_ENGINE_ERROR_x, JS_CLASS_ERROR only */
     uint16_t class_id; /* see JS_CLASS_x */
     /* byte offsets: 16/24 */
     JSShape *shape; /* prototype and property names + flag */
@@ -4562,10 +4566,14 @@ static int string_getc(JSString *p, int *pidx)
     return c;
 }
 
+static int string_buffer_charge(StringBuffer *s, int64_t amount);
+
 static int string_buffer_write8(StringBuffer *s, const uint8_t *p, int len)
 {
     int i;
 
+    if (string_buffer_charge(s, len))
+        return -1;
     if (s->len + len > s->size) {
         if (string_buffer_realloc(s, s->len + len, 0))
             return -1;
@@ -4586,6 +4594,8 @@ static int string_buffer_write16(StringBuffer *s, const uint16_t *p, int len)
 {
     int c = 0, i;
 
+    if (string_buffer_charge(s, len))
+        return -1;
     for (i = 0; i < len; i++) {
         c |= p[i];
     }
@@ -4688,14 +4698,22 @@ static int string_buffer_concat_value_free(StringBuffer *s, JSValue v)
 
 static int string_buffer_fill(StringBuffer *s, int c, int count)
 {
+    int chunk;
+
     /* XXX: optimize */
     if (s->len + count > s->size) {
         if (string_buffer_realloc(s, s->len + count, c))
             return -1;
     }
-    while (count-- > 0) {
-        if (string_buffer_putc16(s, c))
+    while (count > 0) {
+        chunk = min_int(count, 1 << 16);
+        if (string_buffer_charge(s, chunk))
             return -1;
+        count -= chunk;
+        while (chunk-- > 0) {
+            if (string_buffer_putc16(s, c))
+                return -1;
+        }
     }
     return 0;
 }
@@ -6150,6 +6168,7 @@ static JSValue JS_NewObjectFromShape(JSContext *ctx, JSShape *sh, JSClassID clas
     p->fast_array = 0;
     p->is_constructor = 0;
     p->is_uncatchable_error = 0;
+    p->engine_error = 0;
     p->tmp_mark = 0;
     p->is_HTMLDDA = 0;
     p->is_prototype = 0;
@@ -8002,6 +8021,7 @@ JSValue JS_Throw(JSContext *ctx, JSValue obj)
     JSRuntime *rt = ctx->rt;
     JS_FreeValue(ctx, rt->current_exception);
     rt->current_exception = obj;
+    rt->null_exception_is_oom = false;
     return JS_EXCEPTION;
 }
 
@@ -8198,6 +8218,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     JSObject *p;
     JSFunctionBytecode *b;
     bool backtrace_barrier, has_prepare, has_filter_func;
+    bool saved_null_oom;
     JSRuntime *rt;
     JSCallSiteData csd[64];
     uint32_t i;
@@ -8212,6 +8233,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
 
     // Save exception because conversion to double may fail.
     saved_exception = JS_GetException(ctx);
+    saved_null_oom = rt->null_exception_is_oom;
 
     // Extract stack trace limit.
     // Ignore error since it sets d to NAN anyway.
@@ -8226,6 +8248,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
 
     // Restore current exception.
     JS_Throw(ctx, saved_exception);
+    rt->null_exception_is_oom = saved_null_oom;
     saved_exception = JS_UNINITIALIZED;
 
     stack_trace_limit = min_int(stack_trace_limit, countof(csd));
@@ -8363,6 +8386,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
             stack = stack2;
         JS_FreeValue(ctx, prepare);
         JS_Throw(ctx, saved_exception);
+        rt->null_exception_is_oom = saved_null_oom;
     } else {
         if (dbuf_error(&dbuf))
             stack = JS_NULL;
@@ -8449,7 +8473,9 @@ JS_ThrowError2(JSContext *ctx, JSErrorEnum error_num, bool add_backtrace,
     obj = JS_MakeError(ctx, error_num, add_backtrace, fmt, ap);
     if (unlikely(JS_IsException(obj))) {
         /* out of memory: throw JS_NULL to avoid recursing */
-        obj = JS_NULL;
+        JS_Throw(ctx, JS_NULL);
+        ctx->rt->null_exception_is_oom = true;
+        return JS_EXCEPTION;
     }
     return JS_Throw(ctx, obj);
 }
@@ -8556,6 +8582,49 @@ static int JS_ThrowTypeErrorReadOnly(JSContext *ctx, int flags, JSAtom atom)
     }
 }
 
+enum {
+    JS_ENGINE_ERROR_NONE,
+    JS_ENGINE_ERROR_STACK_OVERFLOW,
+    JS_ENGINE_ERROR_OUT_OF_MEMORY,
+};
+
+/* mark the pending exception (if it is an error object) as raised by the
+   engine itself, for JS_IsStackOverflowError()/JS_IsOutOfMemoryError() */
+static void js_mark_engine_error(JSContext *ctx, int kind)
+{
+    JSValueConst val = ctx->rt->current_exception;
+    JSObject *p;
+    if (JS_VALUE_GET_TAG(val) != JS_TAG_OBJECT)
+        return;
+    p = JS_VALUE_GET_OBJ(val);
+    if (p->class_id == JS_CLASS_ERROR)
+        p->engine_error = kind;
+}
+
+static bool js_is_engine_error(JSValueConst val, int kind)
+{
+    JSObject *p;
+    if (JS_VALUE_GET_TAG(val) != JS_TAG_OBJECT)
+        return false;
+    p = JS_VALUE_GET_OBJ(val);
+    return p->class_id == JS_CLASS_ERROR && p->engine_error == kind;
+}
+
+bool JS_IsStackOverflowError(JSContext *ctx, JSValueConst val)
+{
+    return js_is_engine_error(val, JS_ENGINE_ERROR_STACK_OVERFLOW);
+}
+
+bool JS_IsOutOfMemoryError(JSContext *ctx, JSValueConst val)
+{
+    /* nothing pending after an exception: only allocation failures do that */
+    if (JS_IsUninitialized(val))
+        return true;
+    if (JS_IsNull(val))
+        return ctx->rt->null_exception_is_oom;
+    return js_is_engine_error(val, JS_ENGINE_ERROR_OUT_OF_MEMORY);
+}
+
 JSValue JS_ThrowOutOfMemory(JSContext *ctx)
 {
     JSRuntime *rt = ctx->rt;
@@ -8563,13 +8632,16 @@ JSValue JS_ThrowOutOfMemory(JSContext *ctx)
         rt->in_out_of_memory = true;
         JS_ThrowInternalError(ctx, "out of memory");
         rt->in_out_of_memory = false;
+        js_mark_engine_error(ctx, JS_ENGINE_ERROR_OUT_OF_MEMORY);
     }
     return JS_EXCEPTION;
 }
 
 static JSValue JS_ThrowStackOverflow(JSContext *ctx)
 {
-    return JS_ThrowRangeError(ctx, "Maximum call stack size exceeded");
+    JS_ThrowRangeError(ctx, "Maximum call stack size exceeded");
+    js_mark_engine_error(ctx, JS_ENGINE_ERROR_STACK_OVERFLOW);
+    return JS_EXCEPTION;
 }
 
 static JSValue JS_ThrowTypeErrorNotAConstructor(JSContext *ctx,
@@ -8670,6 +8742,44 @@ static inline __exception int js_poll_interrupts(JSContext *ctx)
     } else {
         return 0;
     }
+}
+
+/* Charge 'cost' units of work (one unit is about one interpreted loop
+   iteration; at least 1 is charged) to the interrupt counter and call the
+   interrupt handler when it runs out. For builtins that loop or do bulk
+   work in C, so that a deadline also bounds them. Returns -1 with an
+   uncatchable "interrupted" InternalError pending. */
+static inline __exception int js_poll_interrupts_n(JSContext *ctx,
+                                                   int64_t cost)
+{
+    if (cost < 1)
+        cost = 1;
+    if (unlikely(cost >= ctx->interrupt_counter))
+        return __js_poll_interrupts(ctx);
+    ctx->interrupt_counter -= (int)cost;
+    return 0;
+}
+
+/* Bulk work (bytes or characters processed) is charged as
+   (amount >> JS_WORK_SHIFT) units, so that the interrupt handler is called
+   every few ms of real work even when a single builtin call does a lot */
+#define JS_WORK_SHIFT 6
+
+static inline __exception int js_charge_work(JSContext *ctx, int64_t amount)
+{
+    return js_poll_interrupts_n(ctx, amount >> JS_WORK_SHIFT);
+}
+
+/* charge the characters written to a StringBuffer (one unit at least per
+   write). On interruption the buffer is put in the error state like on a
+   memory error, which all StringBuffer users already handle. */
+static int string_buffer_charge(StringBuffer *s, int64_t amount)
+{
+    if (s->error_status)
+        return -1;
+    if (unlikely(js_charge_work(s->ctx, amount)))
+        return string_buffer_set_error(s);
+    return 0;
 }
 
 /* return -1 (exception) or true/false */
@@ -12897,6 +13007,8 @@ static JSBigInt *js_bigint_mul(JSContext *ctx, const JSBigInt *a,
 {
     JSBigInt *r;
 
+    if (js_charge_work(ctx, (int64_t)a->len * b->len))
+        return NULL;
     r = js_bigint_new(ctx, a->len + b->len);
     if (!r)
         return NULL;
@@ -12929,6 +13041,8 @@ static JSBigInt *js_bigint_divrem(JSContext *ctx, const JSBigInt *a,
     na = a->len;
     nb = b->len;
 
+    if (js_charge_work(ctx, (int64_t)na * nb))
+        return NULL;
     r = js_bigint_new(ctx, na + 2);
     if (!r)
         return NULL;
@@ -13203,18 +13317,22 @@ static JSBigInt *js_bigint_pow(JSContext *ctx, const JSBigInt *a, JSBigInt *b)
     for(i = n_bits - 2; i >= 0; i--) {
         r1 = js_bigint_mul(ctx, r, r);
         if (!r1)
-            return NULL;
+            goto fail;
         js_free(ctx, r);
         r = r1;
         if ((e >> i) & 1) {
             r1 = js_bigint_mul(ctx, r, a);
             if (!r1)
-                return NULL;
+                goto fail;
             js_free(ctx, r);
             r = r1;
         }
     }
     return r;
+ fail:
+    /* the partial power is owned here: free it (it was leaked) */
+    js_free(ctx, r);
+    return NULL;
  overflow:
     JS_ThrowRangeError(ctx, "BigInt is too large");
     return NULL;
@@ -17004,6 +17122,12 @@ static JSValue JS_IteratorNext2(JSContext *ctx, JSValueConst enum_obj,
                 args[0] = JS_UNDEFINED;
                 argv = args;
             }
+            /* JS_Call() polls for interrupts, so must this fast path:
+               C loops consuming a built-in iterator (Array.from,
+               spread, Promise.all, Map/Set constructors...) only
+               come through here */
+            if (js_poll_interrupts(ctx))
+                goto fail;
             func = p->u.cfunc.c_function;
             return func.iterator_next(ctx, enum_obj, argc, argv,
                                       pdone, p->u.cfunc.magic);
@@ -17065,6 +17189,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
 {
     JSValue method, ret, ex_obj;
     int res;
+    bool null_oom = ctx->rt->null_exception_is_oom;
 
     if (is_exception_pending) {
         ex_obj = ctx->rt->current_exception;
@@ -17095,6 +17220,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
  done:
     if (is_exception_pending) {
         JS_Throw(ctx, ex_obj);
+        ctx->rt->null_exception_is_oom = null_oom;
     }
     return res;
 }
@@ -17362,6 +17488,8 @@ static __exception int js_append_enumerate(JSContext *ctx, JSValue *sp)
             goto general_case;
         /* Handle fast arrays explicitly */
         for (i = 0; i < count32; i++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (JS_DefinePropertyValueUint32(ctx, sp[-3], pos++,
                                              js_dup(arrp[i]), JS_PROP_C_W_E) < 0)
                 goto exception;
@@ -23746,6 +23874,8 @@ static __exception int json_next_token(JSParseState *s)
         JS_ThrowStackOverflow(s->ctx);
         return -1;
     }
+    if (js_poll_interrupts(s->ctx))
+        return -1;
 
     json_free_token(s, &s->token);
 
@@ -43021,6 +43151,8 @@ static int JS_CopySubArray(JSContext *ctx,
     }
 
     for (i = 0; i < count; ) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         if (dir < 0) {
             from = from_pos + count - i - 1;
             to = to_pos + count - i - 1;
@@ -43052,6 +43184,8 @@ static int JS_CopySubArray(JSContext *ctx,
                 }
             }
             i += l;
+            if (js_poll_interrupts_n(ctx, l))
+                goto exception;
         } else {
             fromPresent = JS_TryGetPropertyInt64(ctx, obj, from, &val);
             if (fromPresent < 0)
@@ -43179,6 +43313,8 @@ static JSValue js_array_from(JSContext *ctx, JSValueConst this_val,
         if (JS_IsException(r))
             goto exception;
         for(k = 0; k < len; k++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             v = JS_GetPropertyInt64(ctx, arrayLike, k);
             if (JS_IsException(v))
                 goto exception;
@@ -43391,11 +43527,16 @@ static JSValue js_array_with(JSContext *ctx, JSValueConst this_val,
         for (i++, pval++; i < len; i++, pval++)
             *pval = js_dup(arrp[i]);
     } else {
-        for (; i < idx; i++, pval++)
+        for (; i < idx; i++, pval++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                 goto exception;
+        }
         *pval = js_dup(argv[1]);
         for (i++, pval++; i < len; i++, pval++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                 goto exception;
         }
@@ -43444,6 +43585,8 @@ static JSValue js_array_concat(JSContext *ctx, JSValueConst this_val,
                 goto exception;
             }
             for (k = 0; k < len; k++, n++) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 res = JS_TryGetPropertyInt64(ctx, e, k, &val);
                 if (res < 0)
                     goto exception;
@@ -43797,6 +43940,8 @@ static JSValue js_array_fill(JSContext *ctx, JSValueConst this_val,
 
     /* XXX: should special case fast arrays */
     while (start < end) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         if (JS_SetPropertyInt64(ctx, obj, start, js_dup(argv[0])) < 0)
             goto exception;
         start++;
@@ -43830,6 +43975,8 @@ static JSValue js_array_includes(JSContext *ctx, JSValueConst this_val,
         }
         if (js_get_fast_array(ctx, obj, &arrp, &count)) {
             for (; n < count; n++) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (js_strict_eq2(ctx, argv[0], arrp[n],
                                   JS_EQ_SAME_VALUE_ZERO)) {
                     goto done;
@@ -43879,6 +44026,8 @@ static JSValue js_array_indexOf(JSContext *ctx, JSValueConst this_val,
         }
         if (js_get_fast_array(ctx, obj, &arrp, &count)) {
             for (; n < count; n++) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (js_strict_eq2(ctx, argv[0], arrp[n], JS_EQ_STRICT)) {
                     goto done;
                 }
@@ -43930,6 +44079,8 @@ static JSValue js_array_lastIndexOf(JSContext *ctx, JSValueConst this_val,
         }
         if (js_get_fast_array(ctx, obj, &arrp, &count) && count == len) {
             for (; n >= 0; n--) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (js_strict_eq2(ctx, argv[0], arrp[n],
                                   JS_EQ_STRICT)) {
                     goto done;
@@ -44091,11 +44242,15 @@ static JSValue js_array_join(JSContext *ctx, JSValueConst this_val,
     string_buffer_init(ctx, b, 0);
 
     for(i = 0; i < n; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         if (i > 0) {
             if (c >= 0) {
-                string_buffer_putc8(b, c);
+                if (string_buffer_putc8(b, c))
+                    goto fail;
             } else {
-                string_buffer_concat(b, p, 0, p->len);
+                if (string_buffer_concat(b, p, 0, p->len))
+                    goto fail;
             }
         }
         el = JS_GetPropertyUint32(ctx, obj, i);
@@ -44258,6 +44413,8 @@ static JSValue js_array_reverse(JSContext *ctx, JSValueConst this_val,
     if (js_get_fast_array(ctx, obj, &arrp, &count32) && count32 == len) {
         uint32_t ll, hh;
 
+        if (js_charge_work(ctx, count32))
+            goto exception;
         if (count32 > 1) {
             for (ll = 0, hh = count32 - 1; ll < hh; ll++, hh--) {
                 lval = arrp[ll];
@@ -44269,6 +44426,9 @@ static JSValue js_array_reverse(JSContext *ctx, JSValueConst this_val,
     }
 
     for (l = 0, h = len - 1; l < h; l++, h--) {
+        /* lval is JS_UNDEFINED here */
+        if (js_poll_interrupts(ctx))
+            goto exception;
         l_present = JS_TryGetPropertyInt64(ctx, obj, l, &lval);
         if (l_present < 0)
             goto exception;
@@ -44342,6 +44502,8 @@ static JSValue js_array_toReversed(JSContext *ctx, JSValueConst this_val,
         } else {
             // Query order is observable; test262 expects descending order.
             for (; i >= 0; i--, pval++) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                     goto exception;
             }
@@ -44417,12 +44579,16 @@ static JSValue js_array_slice(JSContext *ctx, JSValueConst this_val,
         js_is_fast_array(ctx, arr)) {
         /* XXX: should share code with fast array constructor */
         for (; k < final && k < count32; k++, n++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (JS_CreateDataPropertyUint32Const(ctx, arr, n, arrp[k], JS_PROP_THROW) < 0)
                 goto exception;
         }
     }
     /* Copy the remaining elements if any (handle case of inherited properties) */
     for (; k < final; k++, n++) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         kPresent = JS_TryGetPropertyInt64(ctx, obj, k, &val);
         if (kPresent < 0)
             goto exception;
@@ -44443,6 +44609,8 @@ static JSValue js_array_slice(JSContext *ctx, JSValueConst this_val,
                 goto exception;
 
             for (k = len; k-- > new_len; ) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (JS_DeletePropertyInt64(ctx, obj, k, JS_PROP_THROW) < 0)
                     goto exception;
             }
@@ -44519,14 +44687,20 @@ static JSValue js_array_toSpliced(JSContext *ctx, JSValueConst this_val,
         for (i += del; i < len; i++, pval++)
             *pval = js_dup(arrp[i]);
     } else {
-        for (i = 0; i < start; i++, pval++)
+        for (i = 0; i < start; i++, pval++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                 goto exception;
+        }
         for (j = 0; j < add; j++, pval++)
             *pval = js_dup(argv[2 + j]);
-        for (i += del; i < len; i++, pval++)
+        for (i += del; i < len; i++, pval++) {
+            if (js_poll_interrupts(ctx))
+                goto exception;
             if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                 goto exception;
+        }
     }
 
     assert(pval == last);
@@ -44592,6 +44766,8 @@ static int64_t JS_FlattenIntoArray(JSContext *ctx, JSValueConst target,
     }
 
     for (sourceIndex = 0; sourceIndex < sourceLen; sourceIndex++) {
+        if (js_poll_interrupts(ctx))
+            return -1;
         present = JS_TryGetPropertyInt64(ctx, source, sourceIndex, &element);
         if (present < 0)
             return -1;
@@ -44711,6 +44887,10 @@ static int js_array_cmp_generic(const void *a, const void *b, void *opaque) {
     if (psc->exception)
         return 0;
 
+    /* once an exception is set, rqsort() finishes in O(n) */
+    if (js_poll_interrupts(ctx))
+        goto exception;
+
     if (psc->has_method) {
         argv[0] = ap->val;
         argv[1] = bp->val;
@@ -44775,6 +44955,8 @@ static JSValue js_array_sort(JSContext *ctx, JSValueConst this_val,
 
     /* XXX: should special case fast arrays */
     for (i = 0; i < len; i++) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         if (pos >= array_size) {
             size_t new_size;
             ValueSlot *new_array;
@@ -44804,6 +44986,9 @@ static JSValue js_array_sort(JSContext *ctx, JSValueConst this_val,
 
     /* XXX: should special case fast arrays */
     while (n < pos) {
+        /* array[n] is still owned by array[] */
+        if (js_poll_interrupts(ctx))
+            goto exception;
         if (array[n].str)
             JS_FreeValue(ctx, JS_MKPTR(JS_TAG_STRING, array[n].str));
         if (array[n].pos == n) {
@@ -44818,10 +45003,14 @@ static JSValue js_array_sort(JSContext *ctx, JSValueConst this_val,
     }
     js_free(ctx, array);
     for (i = n; undefined_count-- > 0; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         if (JS_SetPropertyInt64(ctx, obj, i, JS_UNDEFINED) < 0)
             goto fail;
     }
     for (; i < len; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         if (JS_DeletePropertyInt64(ctx, obj, i, JS_PROP_THROW) < 0)
             goto fail;
     }
@@ -44874,6 +45063,8 @@ static JSValue js_array_toSorted(JSContext *ctx, JSValueConst this_val,
                 *pval = js_dup(arrp[i]);
         } else {
             for (; i < len; i++, pval++) {
+                if (js_poll_interrupts(ctx))
+                    goto exception;
                 if (-1 == JS_TryGetPropertyInt64(ctx, obj, i, pval))
                     goto exception;
             }
@@ -47053,6 +47244,8 @@ static JSValue js_string_raw(JSContext *ctx, JSValueConst this_val,
         goto exception;
 
     for (i = 0; i < n; i++) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         val = JS_ToStringFree(ctx, JS_GetPropertyInt64(ctx, raw, i));
         if (JS_IsException(val))
             goto exception;
@@ -47230,6 +47423,8 @@ static JSValue js_string_concat(JSContext *ctx, JSValueConst this_val,
     p = JS_VALUE_GET_STRING(this_val);
     if (p->len == len)
         return js_dup(this_val);
+    if (js_charge_work(ctx, len << is_wide_char))
+        return JS_EXCEPTION;
     q = js_alloc_string(ctx, len, is_wide_char);
     if (!q)
         return JS_EXCEPTION;
@@ -47256,16 +47451,6 @@ slow_path:
     return r;
 }
 
-static int string_cmp(JSString *p1, JSString *p2, int x1, int x2, int len)
-{
-    int i, c1, c2;
-    for (i = 0; i < len; i++) {
-        if ((c1 = string_get(p1, x1 + i)) != (c2 = string_get(p2, x2 + i)))
-            return c1 - c2;
-    }
-    return 0;
-}
-
 static int string_indexof_char(JSString *p, int c, int from)
 {
     /* assuming 0 <= from <= p->len */
@@ -47286,20 +47471,55 @@ static int string_indexof_char(JSString *p, int c, int from)
     return -1;
 }
 
-static int string_indexof(JSString *p1, JSString *p2, int from)
+/* Find p2 in p1 at the positions start, start + inc, ... up to stop
+   (inclusive, the caller checks that the range is valid). Returns the
+   position, -1 if not found, or -2 with an exception pending if the
+   interrupt handler asked to stop: the naive search is O(len1 * len2) in
+   the worst case, so the compared characters are charged as work. */
+static int js_string_find(JSContext *ctx, JSString *p1, JSString *p2,
+                          int start, int stop, int inc)
+{
+    int i, k, c0, len2 = p2->len, ret = -1;
+    int64_t work = 0;
+
+    if (len2 == 0)
+        return start;
+    c0 = string_get(p2, 0);
+    for (i = start;; i += inc) {
+        if (string_get(p1, i) == c0) {
+            for (k = 1; k < len2 && string_get(p1, i + k) == string_get(p2, k); k++)
+                continue;
+            if (k == len2) {
+                ret = i;
+                break;
+            }
+            work += k;
+        }
+        work++;
+        if (unlikely(work >= (1 << 16))) {
+            if (js_charge_work(ctx, work))
+                return -2;
+            work = 0;
+        }
+        if (i == stop)
+            break;
+    }
+    if (js_charge_work(ctx, work))
+        return -2;
+    return ret;
+}
+
+/* string_indexof() with interrupt polling: -1 if not found, -2 if
+   interrupted (exception pending) */
+static int js_string_indexof(JSContext *ctx, JSString *p1, JSString *p2,
+                             int from)
 {
     /* assuming 0 <= from <= p1->len */
-    int c, i, j, len1 = p1->len, len2 = p2->len;
-    if (len2 == 0)
+    if (p2->len == 0)
         return from;
-    for (i = from, c = string_get(p2, 0); i + len2 <= len1; i = j + 1) {
-        j = string_indexof_char(p1, c, i);
-        if (j < 0 || j + len2 > len1)
-            break;
-        if (!string_cmp(p1, p2, j + 1, 1, len2 - 1))
-            return j;
-    }
-    return -1;
+    if (from + p2->len > p1->len)
+        return -1;
+    return js_string_find(ctx, p1, p2, from, p1->len - p2->len, 1);
 }
 
 static int64_t string_advance_index(JSString *p, int64_t index, bool unicode)
@@ -47393,7 +47613,7 @@ static JSValue js_string_indexOf(JSContext *ctx, JSValueConst this_val,
                                  int argc, JSValueConst *argv, int lastIndexOf)
 {
     JSValue str, v;
-    int i, len, v_len, pos, start, stop, ret, inc;
+    int len, v_len, pos, start, stop, ret, inc;
     JSString *p;
     JSString *p1;
 
@@ -47435,14 +47655,9 @@ static JSValue js_string_indexOf(JSContext *ctx, JSValueConst this_val,
     }
     ret = -1;
     if (len >= v_len && inc * (stop - start) >= 0) {
-        for (i = start;; i += inc) {
-            if (!string_cmp(p, p1, i, 0, v_len)) {
-                ret = i;
-                break;
-            }
-            if (i == stop)
-                break;
-        }
+        ret = js_string_find(ctx, p, p1, start, stop, inc);
+        if (ret == -2)
+            goto fail;
     }
     JS_FreeValue(ctx, str);
     JS_FreeValue(ctx, v);
@@ -47501,14 +47716,10 @@ static JSValue js_string_includes(JSContext *ctx, JSValueConst this_val,
         start = stop = pos;
     }
     if (start >= 0 && start <= stop) {
-        for (i = start;; i++) {
-            if (!string_cmp(p, p1, i, 0, v_len)) {
-                ret = 1;
-                break;
-            }
-            if (i == stop)
-                break;
-        }
+        i = js_string_find(ctx, p, p1, start, stop, 1);
+        if (i == -2)
+            goto fail;
+        ret = (i >= 0);
     }
  done:
     JS_FreeValue(ctx, str);
@@ -47771,7 +47982,9 @@ static JSValue js_string_replace(JSContext *ctx, JSValueConst this_val,
             else
                 pos = endOfLastMatch + 1;
         } else {
-            pos = string_indexof(sp, searchp, endOfLastMatch);
+            pos = js_string_indexof(ctx, sp, searchp, endOfLastMatch);
+            if (pos == -2)
+                goto exception;
         }
         if (pos < 0) {
             if (is_first) {
@@ -47801,7 +48014,9 @@ static JSValue js_string_replace(JSContext *ctx, JSValueConst this_val,
             goto exception;
 
         string_buffer_concat(b, sp, endOfLastMatch, pos);
-        string_buffer_concat_value_free(b, repl_str);
+        /* stop at the first error (e.g. interrupted or too long) */
+        if (string_buffer_concat_value_free(b, repl_str))
+            goto exception;
         endOfLastMatch = pos + searchp->len;
         is_first = false;
         if (!is_replaceAll)
@@ -47882,7 +48097,11 @@ static JSValue js_string_split(JSContext *ctx, JSValueConst this_val,
     }
     q = p;
     for (q = p; (q += !r) <= s - r - !r; q = p = e + r) {
-        e = string_indexof(sp, rp, q);
+        if (js_poll_interrupts(ctx))
+            goto exception;
+        e = js_string_indexof(ctx, sp, rp, q);
+        if (e == -2)
+            goto exception;
         if (e < 0)
             break;
         T = js_sub_string(ctx, sp, p, e);
@@ -48105,7 +48324,8 @@ static JSValue js_string_repeat(JSContext *ctx, JSValueConst this_val,
         string_buffer_fill(b, string_get(p, 0), n);
     } else {
         while (n-- > 0) {
-            string_buffer_concat(b, p, 0, len);
+            if (string_buffer_concat(b, p, 0, len))
+                break; /* string_buffer_end() returns the exception */
         }
     }
     JS_FreeValue(ctx, str);
@@ -48237,6 +48457,9 @@ static JSValue js_string_localeCompare(JSContext *ctx, JSValueConst this_val,
     if (bn == -1)
         goto exception;
 
+    if (js_poll_interrupts_n(ctx, (int64_t)an + bn))
+        goto exception;
+
     // TODO(bnoordhuis) skip normalization when input is latin1
     an = unicode_normalize(&ts, as, an, UNICODE_NFC, ctx,
                            (DynBufReallocFunc *)js_realloc);
@@ -48279,6 +48502,7 @@ static JSValue js_string_toLowerCase(JSContext *ctx, JSValueConst this_val,
     JSString *p;
     int i, c, j, l;
     uint32_t res[LRE_CC_RES_LEN_MAX];
+    int work;
 
     val = JS_ToStringCheckObject(ctx, this_val);
     if (JS_IsException(val))
@@ -48288,7 +48512,14 @@ static JSValue js_string_toLowerCase(JSContext *ctx, JSValueConst this_val,
         return val;
     if (string_buffer_init(ctx, b, p->len))
         goto fail;
+    work = 0;
     for(i = 0; i < p->len;) {
+        /* the conversion costs several ns per character */
+        if (unlikely(++work >= (1 << 14))) {
+            work = 0;
+            if (js_charge_work(ctx, 1 << 16))
+                goto fail;
+        }
         c = string_getc(p, &i);
         if (c == 0x3a3 && to_lower && test_final_sigma(p, i - 1)) {
             res[0] = 0x3c2; /* final sigma */
@@ -48357,6 +48588,12 @@ static JSValue js_string_normalize(JSContext *ctx, JSValueConst this_val,
     JS_FreeValue(ctx, val);
     if (buf_len < 0)
         return JS_EXCEPTION;
+    /* unicode_normalize() cannot be interrupted: charge its cost upfront
+       (about one unit per character) */
+    if (js_poll_interrupts_n(ctx, buf_len)) {
+        js_free(ctx, buf);
+        return JS_EXCEPTION;
+    }
 
     if (argc == 0 || JS_IsUndefined(argv[0])) {
         n_type = UNICODE_NFC;
@@ -49260,6 +49497,11 @@ static JSValue js_compile_regexp(JSContext *ctx, JSValueConst pattern,
     JS_FreeCString(ctx, str);
     if (!re_bytecode_buf) {
         JS_ThrowSyntaxError(ctx, "%s", error_msg);
+        /* fixed messages of libregexp.c for its resource limits */
+        if (!strcmp(error_msg, "out of memory"))
+            js_mark_engine_error(ctx, JS_ENGINE_ERROR_OUT_OF_MEMORY);
+        else if (!strcmp(error_msg, "stack overflow"))
+            js_mark_engine_error(ctx, JS_ENGINE_ERROR_STACK_OVERFLOW);
         return JS_EXCEPTION;
     }
 
@@ -49771,6 +50013,10 @@ static JSValue js_regexp_exec(JSContext *ctx, JSValueConst this_val,
         rc = lre_exec(capture, re_bytecode,
                       str_buf, last_index, str->len,
                       shift, ctx);
+        if (rc >= 0 &&
+            js_charge_work(ctx, (rc == 1 ? (capture[1] - str_buf) >> shift :
+                                 str->len) - last_index))
+            goto fail;
     }
     if (rc != 1) {
         if (rc >= 0) {
@@ -49786,6 +50032,7 @@ static JSValue js_regexp_exec(JSContext *ctx, JSValueConst this_val,
                 break;
             case LRE_RET_MEMORY_ERROR:
                 JS_ThrowInternalError(ctx, "out of memory in regexp execution");
+                js_mark_engine_error(ctx, JS_ENGINE_ERROR_OUT_OF_MEMORY);
                 break;
             case LRE_RET_BYTECODE_ERROR:
                 JS_ThrowInternalError(ctx, "corrupted bytecode in regexp execution");
@@ -49990,6 +50237,10 @@ static JSValue JS_RegExpDelete(JSContext *ctx, JSValueConst this_val, JSValue ar
 
         ret = lre_exec(capture, re_bytecode,
                        str_buf, last_index, str->len, shift, ctx);
+        if (ret >= 0 &&
+            js_charge_work(ctx, (ret == 1 ? (capture[1] - str_buf) >> shift :
+                                 str->len) - last_index))
+            goto fail;
         if (ret != 1) {
             if (ret >= 0) {
                 if (ret == 2 || (re_flags & (LRE_FLAG_GLOBAL | LRE_FLAG_STICKY))) {
@@ -50004,6 +50255,7 @@ static JSValue JS_RegExpDelete(JSContext *ctx, JSValueConst this_val, JSValue ar
                     break;
                 case LRE_RET_MEMORY_ERROR:
                     JS_ThrowInternalError(ctx, "out of memory in regexp execution");
+                    js_mark_engine_error(ctx, JS_ENGINE_ERROR_OUT_OF_MEMORY);
                     break;
                 case LRE_RET_BYTECODE_ERROR:
                     JS_ThrowInternalError(ctx, "corrupted bytecode in regexp execution");
@@ -51551,6 +51803,8 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
         JS_ThrowStackOverflow(ctx);
         goto exception;
     }
+    if (js_poll_interrupts(ctx))
+        goto exception;
 
     if (JS_IsObject(val)) {
         p = JS_VALUE_GET_OBJ(val);
@@ -60085,6 +60339,8 @@ static JSValue js_typed_array_set_internal(JSContext *ctx,
         }
     }
     for(i = 0; i < src_len; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         val = JS_GetPropertyUint32(ctx, src_obj, i);
         if (JS_IsException(val))
             goto fail;
@@ -60397,6 +60653,8 @@ static JSValue js_typed_array_from(JSContext *ctx, JSValueConst this_val,
     if (JS_IsException(r))
         goto exception;
     for(k = 0; k < len; k++) {
+        if (js_poll_interrupts(ctx))
+            goto exception;
         v = JS_GetPropertyInt64(ctx, arr, k);
         if (JS_IsException(v))
             goto exception;
@@ -60558,6 +60816,8 @@ static JSValue js_typed_array_fill(JSContext *ctx, JSValueConst this_val,
     // RAB may have been resized by evil .valueOf method
     final = min_int(final, p->u.array.count);
     shift = typed_array_size_log2(p->class_id);
+    if (k < final && js_charge_work(ctx, (int64_t)(final - k) << shift))
+        return JS_EXCEPTION;
     switch(shift) {
     case 0:
         if (k < final) {
@@ -60725,6 +60985,8 @@ static JSValue js_typed_array_indexOf(JSContext *ctx, JSValueConst this_val,
     else
         k = min_int(k, len);
     stop = min_int(stop, len);
+    if (js_charge_work(ctx, (int64_t)len << typed_array_size_log2(p->class_id)))
+        goto exception;
 
     is_bigint = 0;
     is_int = 0; /* avoid warning */
@@ -60989,6 +61251,8 @@ static JSValue js_typed_array_join(JSContext *ctx, JSValueConst this_val,
 
     /* XXX: optimize with direct access */
     for(i = 0; i < len; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         if (i > 0) {
             if (c >= 0) {
                 if (string_buffer_putc8(b, c))
@@ -61045,6 +61309,8 @@ static JSValue js_typed_array_reverse(JSContext *ctx, JSValueConst this_val,
     p = JS_VALUE_GET_OBJ(this_val);
     if (typed_array_is_immutable(p))
         return JS_ThrowTypeErrorImmutableArrayBuffer(ctx);
+    if (js_charge_work(ctx, (int64_t)len << typed_array_size_log2(p->class_id)))
+        return JS_EXCEPTION;
     if (len > 0) {
         switch (typed_array_size_log2(p->class_id)) {
         case 0:
@@ -61361,7 +61627,25 @@ struct TA_sort_context {
     JSValueConst cmp;
     JSValue (*getfun)(JSContext *ctx, const void *a);
     int elt_size;
+    int (*typed_cmp)(const void *a, const void *b, void *opaque);
+    int poll_count;
 };
+
+/* default numeric sort of a large typed array: the comparison functions
+   above do not see the context, wrap them to poll for interrupts */
+static int js_TA_cmp_poll(const void *a, const void *b, void *opaque) {
+    struct TA_sort_context *psc = opaque;
+    if (unlikely(psc->exception))
+        return 0; /* rqsort() then finishes in O(n) */
+    if (unlikely(--psc->poll_count <= 0)) {
+        psc->poll_count = 1024;
+        if (js_poll_interrupts_n(psc->ctx, 64)) {
+            psc->exception = 1;
+            return 0;
+        }
+    }
+    return psc->typed_cmp(a, b, NULL);
+}
 
 static int js_TA_cmp_generic(const void *a, const void *b, void *opaque) {
     struct TA_sort_context *psc = opaque;
@@ -61378,6 +61662,11 @@ static int js_TA_cmp_generic(const void *a, const void *b, void *opaque) {
 
     cmp = 0;
     if (!psc->exception) {
+        /* once an exception is set, rqsort() finishes in O(n) */
+        if (js_poll_interrupts(ctx)) {
+            psc->exception = 1;
+            return 0;
+        }
         a_idx = *(uint32_t *)a;
         b_idx = *(uint32_t *)b;
         if (a_idx >= p->u.array.count || b_idx >= p->u.array.count)
@@ -61556,6 +61845,11 @@ static JSValue js_typed_array_sort(JSContext *ctx, JSValueConst this_val,
         done:
             js_free(ctx, array_idx);
         } else {
+            if (len >= 4096) {
+                tsc.typed_cmp = cmpfun;
+                tsc.poll_count = 1024;
+                cmpfun = js_TA_cmp_poll;
+            }
             rqsort(p->u.array.u.ptr, len, elt_size, cmpfun, &tsc);
             if (tsc.exception)
                 return JS_EXCEPTION;
@@ -61752,6 +62046,8 @@ static JSValue js_typed_array_constructor_obj(JSContext *ctx,
         goto fail;
 
     for(i = 0; i < len; i++) {
+        if (js_poll_interrupts(ctx))
+            goto fail;
         val = JS_GetPropertyUint32(ctx, arr, i);
         if (JS_IsException(val))
             goto fail;

@@ -845,6 +845,27 @@ JS_EXTERN void JS_ClearUncatchableError(JSContext *ctx, JSValueConst val);
 //  JS_ClearUncatchableError(ctx, exc);
 //  JS_Throw(ctx, exc);
 JS_EXTERN void JS_ResetUncatchableError(JSContext *ctx);
+// Resource errors raised by the engine itself, told apart from a user
+// `throw new RangeError('Maximum call stack size exceeded')` without
+// matching the message. The mark is on the error object, so it survives a
+// JS catch and rethrow of that same object.
+//
+// JS_IsStackOverflowError: val is the RangeError the engine threw because
+// the stack limit (JS_SetMaxStackSize) was reached (calls, parser, JSON...),
+// or the SyntaxError "stack overflow" of RegExp compilation.
+//
+// JS_IsOutOfMemoryError: val is the InternalError the engine threw because
+// an allocation failed or the memory limit (JS_SetMemoryLimit) was
+// reached, including "out of memory in regexp execution" and the
+// SyntaxError "out of memory" of RegExp compilation. When not even
+// that error object can be allocated the engine throws null instead: a
+// null val is reported as out of memory only while no other value has been
+// thrown in the runtime since (so test right after JS_GetException()). A
+// JS_UNINITIALIZED val (JS_GetException() after an exception return with
+// nothing pending, which only allocation failures cause) is reported as
+// out of memory too.
+JS_EXTERN bool JS_IsStackOverflowError(JSContext *ctx, JSValueConst val);
+JS_EXTERN bool JS_IsOutOfMemoryError(JSContext *ctx, JSValueConst val);
 JS_EXTERN JSValue JS_NewError(JSContext *ctx);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewInternalError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewPlainError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);
