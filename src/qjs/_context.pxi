@@ -157,7 +157,7 @@ cdef class Context:
             q = rt.q
             if q.owner == _thread_ident() and q.depth > 0:
                 # from inside JS (a host function): stop JS, free the realm at the outermost exit
-                q.interrupt = QJS_INT_CLOSED
+                q.interrupt = q.last_interrupt = QJS_INT_CLOSED
                 self._close_handles()
                 self._unlink()
                 qjs_ctxstate_close(self.cs)
@@ -422,7 +422,7 @@ cdef class Context:
             # reason of a promise it rejected) is an ordinary error
             JS_ClearUncatchableError(jctx, exc)
             if why == QJS_INT_NONE:
-                why = QJS_INT_HANDLER
+                why = q.last_interrupt if q != NULL and q.last_interrupt else QJS_INT_HANDLER
         try:
             if why == QJS_INT_ABORT or (why == QJS_INT_HANDLER and rt._abort is not None):
                 err = rt._abort

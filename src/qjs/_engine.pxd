@@ -49,7 +49,10 @@ cdef extern from "shim.h":
         PyObject *pyrt
         PyObject *py_handler
         size_t stack_limit
+        int last_interrupt
         JSAtom atom_private
+        uint64_t *dead_errors
+        size_t ndead_errors
 
     ctypedef struct qjs_hostref:
         qjs_rt *q
@@ -100,6 +103,10 @@ cdef extern from "shim.h":
     int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
     int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
 
+    JSValue qjs_new_error_token(JSContext *ctx, qjs_rt *q, uint64_t id)
+    int qjs_error_token_id(qjs_rt *q, JSValueConst token, uint64_t *id)
+    JSValue qjs_iterator_result(JSContext *ctx, JSValue value, int done)
+
     qjs_ctxstate *qjs_ctxstate_new(PyObject *context)
     void qjs_ctxstate_close(qjs_ctxstate *cs)
     JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs,
@@ -116,7 +123,8 @@ cdef extern from "shim.h":
     int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count)
     int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len)
 
-    JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg)
+    JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg,
+                       int *pdone)
     JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async)
     int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value)
     enum:
@@ -137,7 +145,8 @@ cdef class Runtime:
     cdef object _stack_limit            # int or None
     cdef PyObject *_contexts            # first open Context (borrowed; they unlink themselves)
     cdef list _deferred                 # contexts closed while JS ran: freed at the outermost exit
-    cdef dict _py_errors                # error id -> Python exception raised by a host function
+    cdef dict _py_errors                # error id -> Python exception raised by a host function,
+                                        # kept while the JS error carrying its token lives
     cdef uint64_t _next_error
     cdef bint _closing                  # close() called from inside JS: finish at the outermost exit
     cdef dict _tasks                    # in-flight host coroutines: Task -> _HostCall
@@ -148,6 +157,7 @@ cdef class Runtime:
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
     cdef void _leave(self, qjs_entry *e)
     cdef void _close_now(self)
+    cdef void _prune_errors(self)
 
 
 cdef class Context:

@@ -54,30 +54,31 @@ cdef _add_note(BaseException exc, str note):
 
 cdef object _host_exception(Runtime rt, JSContext *jctx, JSValueConst exc):
     """The Python exception behind a JS error made by _throw_into_js, or None."""
-    cdef JSValue tag
+    cdef JSValue token
+    cdef uint64_t ident
+    cdef int found
     if not rt._py_errors:
         return None
-    tag = JS_GetProperty(jctx, exc, rt.q.atom_private)
-    if JS_IsException(tag):
+    token = JS_GetProperty(jctx, exc, rt.q.atom_private)
+    if JS_IsException(token):
         JS_FreeValue(jctx, JS_GetException(jctx))
         return None
-    if JS_VALUE_GET_TAG(tag) != JS_TAG_INT:
-        JS_FreeValue(jctx, tag)
-        return None
-    return rt._py_errors.pop(JS_VALUE_GET_INT(tag), None)
+    found = qjs_error_token_id(rt.q, token, &ident)
+    JS_FreeValue(jctx, token)
+    return rt._py_errors.get(ident) if found else None
 
 
 cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexcept:
     """Throw `exc` (raised by host code) into JS; returns JS_EXCEPTION. Never raises."""
     cdef Runtime rt = c.runtime
     cdef qjs_rt *q = rt.q
-    cdef JSValue err, v
-    cdef int ident
+    cdef JSValue err, v, token
+    cdef uint64_t ident
     try:
         if not isinstance(exc, Exception):
             # KeyboardInterrupt, SystemExit, ...: abort; JS cannot catch it
             rt._abort = exc
-            q.interrupt = QJS_INT_ABORT
+            q.interrupt = q.last_interrupt = QJS_INT_ABORT
             return qjs_throw_interrupted(jctx)
         if q.interrupt:
             # a nested entry hit the deadline or was interrupted: stay stopped
@@ -105,13 +106,16 @@ cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexc
         v = qjs_string_from_py(jctx, str(message))
         if not JS_IsException(v):
             JS_DefinePropertyValueStr(jctx, err, "message", v, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
-        if len(rt._py_errors) >= 1024:
-            # bounded: the oldest originals are forgotten (they stay JS errors)
-            del rt._py_errors[next(iter(rt._py_errors))]
-        ident = <int>(rt._next_error & 0x3fffffff)
+        # the original is kept as long as the JS error lives (its token's finalizer
+        # queues the id; the entry is dropped at the next exit from the runtime)
+        ident = rt._next_error
         rt._next_error += 1
-        rt._py_errors[ident] = exc
-        JS_DefinePropertyValue(jctx, err, q.atom_private, JS_NewInt32(jctx, ident), 0)
+        token = qjs_new_error_token(jctx, q, ident)
+        if not JS_IsException(token):
+            rt._py_errors[ident] = exc
+            JS_DefinePropertyValue(jctx, err, q.atom_private, token, 0)
+        else:
+            JS_FreeValue(jctx, JS_GetException(jctx))
         return JS_Throw(jctx, err)
     except BaseException:
         return JS_ThrowInternalError(jctx, "host error could not be converted")

@@ -13,6 +13,22 @@ cdef int _resume_mode(object mode) except -1:
         raise ValueError(f"mode must be 'next', 'throw' or 'return', not {mode!r}") from None
 
 
+def _make_exception(typ, val=None):
+    """The exception generator.throw(typ, val) would raise, as Python builds it."""
+    if isinstance(typ, BaseException):
+        return typ
+    if isinstance(typ, type) and issubclass(typ, BaseException):
+        if isinstance(val, typ):
+            return val
+        if val is None:
+            return typ()
+        if isinstance(val, tuple):
+            return typ(*val)
+        return typ(val)
+    raise TypeError("exceptions must be classes or instances deriving from BaseException, "
+                    f"not {type(typ).__name__}")
+
+
 cdef JSValue _resume_arg(Context c, JSContext *jctx, object value, int mode) except *:
     if mode == QJS_RESUME_THROW and isinstance(value, BaseException):
         return _error_value(c, jctx, value)
@@ -31,13 +47,16 @@ cdef tuple _step(Handle h, object value, int mode):
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
-        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg)
+        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg, &done)
         JS_FreeValue(jctx, arg)
         if JS_IsException(res):
             raise c._js_error(jctx)
-        done = qjs_step_result(jctx, res, &v)
         if done < 0:
-            raise c._js_error(jctx)
+            done = qjs_step_result(jctx, res, &v)
+            if done < 0:
+                raise c._js_error(jctx)
+        else:
+            v = res
         try:
             return (done == 1, _convert(c, jctx, v))
         finally:
@@ -52,15 +71,21 @@ cdef Handle _start_async_step(Handle h, object value, int mode):
     cdef Context c = h.ctx
     cdef JSContext *jctx = c.ctx
     cdef JSValue arg, res
+    cdef int done
     h._check()
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
-        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg)
+        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg, &done)
         JS_FreeValue(jctx, arg)
         if JS_IsException(res):
             raise c._js_error(jctx)
+        if done >= 0:
+            # a sync generator stepped through resume_async: its {value, done}
+            res = qjs_iterator_result(jctx, res, done)
+            if JS_IsException(res):
+                raise c._js_error(jctx)
         return _as_promise(c, c._handle(res))
     finally:
         c.runtime._leave(&e)

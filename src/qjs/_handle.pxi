@@ -371,9 +371,7 @@ cdef class Handle:
 
     def throw(self, typ, val=None, tb=None):
         """Like ``generator.throw``: throw into the generator (as a JS Error)."""
-        exc = typ if isinstance(typ, BaseException) else (typ(val) if val is None or not
-                                                            isinstance(val, BaseException) else val)
-        done, result = _step(self, exc, QJS_RESUME_THROW)
+        done, result = _step(self, _make_exception(typ, val), QJS_RESUME_THROW)
         if done:
             raise StopIteration(result)
         return result
@@ -396,8 +394,7 @@ cdef class Handle:
 
     def athrow(self, typ, val=None, tb=None):
         """Like ``async_generator.athrow`` (the exception becomes a JS Error)."""
-        exc = typ if isinstance(typ, BaseException) else typ(val) if val is None else val
-        return _asend(self, exc, QJS_RESUME_THROW)
+        return _asend(self, _make_exception(typ, val), QJS_RESUME_THROW)
 
     def aclose(self):
         """Like ``async_generator.aclose``."""

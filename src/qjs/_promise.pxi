@@ -25,11 +25,37 @@ cdef class _HostCall:
     cdef Context ctx
     cdef Handle resolve
     cdef Handle reject
+    cdef object coro        # the host coroutine
+    cdef bint waiting       # its Task has not taken its first step yet
+    cdef bint cancel_first  # cancelled before that step: throw CancelledError in then
+
+
+def _consume_outcome(task):
+    if not task.cancelled():
+        task.exception()
+
+
+cdef void _cancel_task(object task, _HostCall call):
+    """Cancel a host coroutine whose result nobody will read."""
+    task.add_done_callback(_consume_outcome)
+    if call.waiting:
+        # Task.cancel() before the Task's first step would never reach the
+        # coroutine (it is suspended inside, not started): deliver it then
+        call.cancel_first = True
+    else:
+        task.cancel()
 
 
 @_types.coroutine
-def _continue(coro, yielded):
+def _continue(coro, yielded, _HostCall call):
     """Drive `coro` on from the point where it first suspended (yielding `yielded`)."""
+    call.waiting = False
+    if call.cancel_first:
+        call.cancel_first = False
+        try:
+            yielded = coro.throw(_asyncio.CancelledError())
+        except StopIteration as stop:
+            return stop.value
     while True:
         try:
             sent = yield yielded
@@ -74,7 +100,16 @@ cdef JSValue _host_async_result(Context c, JSContext *jctx, object result) excep
     """The JS promise for what an async host function returned (usually a coroutine)."""
     cdef JSValue funcs[2]
     cdef JSValue p
-    cdef _HostCall call
+    cdef _HostCall call = _HostCall.__new__(_HostCall)
+    if not _inspect.isawaitable(result):
+        return _settled_promise(c, jctx, False, _to_js(c, jctx, result))
+    try:
+        _asyncio.get_running_loop()
+    except RuntimeError:
+        if _inspect.iscoroutine(result):
+            result.close()
+        raise RuntimeError("async host functions need a running asyncio event loop: "
+                           "use eval_async (or await the handle) instead of eval") from None
     if _inspect.iscoroutine(result):
         try:
             yielded = result.send(None)
@@ -82,26 +117,18 @@ cdef JSValue _host_async_result(Context c, JSContext *jctx, object result) excep
             return _settled_promise(c, jctx, False, _to_js(c, jctx, stop.value))
         except Exception as exc:
             return _settled_promise(c, jctx, True, _error_value(c, jctx, exc))
-        awaitable = _continue(result, yielded)
-    elif _inspect.isawaitable(result):
-        awaitable = result
+        call.waiting = True
+        task = _asyncio.ensure_future(_continue(result, yielded, call))
     else:
-        return _settled_promise(c, jctx, False, _to_js(c, jctx, result))
-    try:
-        task = _asyncio.ensure_future(awaitable)
-    except RuntimeError:
-        if _inspect.iscoroutine(result):
-            result.close()
-        raise RuntimeError("an async host function awaited outside eval_async "
-                           "(no running asyncio event loop)") from None
+        task = _asyncio.ensure_future(result)
     p = JS_NewPromiseCapability(jctx, funcs)
     if JS_IsException(p):
         task.cancel()
         raise c._js_error(jctx)
-    call = _HostCall.__new__(_HostCall)
     call.ctx = c
     call.resolve = c._handle(funcs[0])
     call.reject = c._handle(funcs[1])
+    call.coro = result
     c.runtime._tasks[task] = call
     return p
 
@@ -227,7 +254,7 @@ cdef void _cancel_host_calls(Context c):
     if not mine:
         return
     for task in mine:
-        task.cancel()
+        _cancel_task(task, <_HostCall>rt._tasks[task])
     try:
         rt._enter(&e, 0.1)
     except BaseException:
@@ -311,6 +338,7 @@ cdef void _rejection_callback(qjs_rt *q, JSContext *jctx, JSValueConst promise,
             entry = rt._rejections.pop(key, None)
             if entry is not None:
                 (<Handle>entry[1])._release()
+                (<Handle>entry[2])._release()
             return
         if cs == NULL or not cs.open:
             return
@@ -318,7 +346,9 @@ cdef void _rejection_callback(qjs_rt *q, JSContext *jctx, JSValueConst promise,
             rt._rejections_dropped += 1
             return
         c = <Context>cs.context
-        rt._rejections[key] = (c, c._handle(JS_DupValue(jctx, reason)))
+        # the promise is held so that its address (the key) is not reused meanwhile
+        rt._rejections[key] = (c, c._handle(JS_DupValue(jctx, reason)),
+                               c._handle(JS_DupValue(jctx, promise)))
     except BaseException:
         pass
 
@@ -357,6 +387,7 @@ cdef void _report_rejections(Runtime rt):
             pass
         finally:
             reason._release()
+            (<Handle>entry[2])._release()
     if dropped:
         try:
             _warnings.warn(f"{dropped} more unhandled promise rejections were not reported",

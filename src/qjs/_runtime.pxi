@@ -49,7 +49,7 @@ cdef int _py_interrupt(qjs_rt *q, int what) noexcept:
                 raise  # re-raise what the signal handler raised (KeyboardInterrupt)
     except BaseException as exc:
         rt._abort = exc
-        q.interrupt = QJS_INT_ABORT
+        q.interrupt = q.last_interrupt = QJS_INT_ABORT
         return 1
     return 0
 
@@ -108,13 +108,21 @@ cdef class Runtime:
                 for ptr in self._deferred:
                     qjs_free_context(<JSContext *><size_t>ptr, NULL)
                 self._deferred.clear()
-            if self._py_errors:
-                self._py_errors.clear()
+            if self.q.ndead_errors:
+                self._prune_errors()
             self._abort = None
             if self._closing:
                 self._close_now()
                 return
         qjs_leave(self.q, e)
+
+    cdef void _prune_errors(self):
+        """Forget the host exceptions whose JS errors were freed."""
+        cdef size_t i
+        cdef qjs_rt *q = self.q
+        for i in range(q.ndead_errors):
+            self._py_errors.pop(q.dead_errors[i], None)
+        q.ndead_errors = 0
 
     cdef void _close_now(self):
         """Close every context and free the runtime. The lock is held by this thread."""
@@ -135,8 +143,8 @@ cdef class Runtime:
         qjs_rt_close(q)   # releases the lock
         qjs_rt_decref(q)
         self._interrupt_handler = None
-        for task in list(self._tasks):
-            task.cancel()
+        for task, call in list(self._tasks.items()):
+            _cancel_task(task, <_HostCall>call)
         self._tasks.clear()
 
     # -- public ---------------------------------------------------------------

@@ -25,8 +25,8 @@ class JSError(Error):
     """An uncaught JavaScript exception.
 
     Attributes:
-        name: the error's ``name`` (``"TypeError"``, ...), or the type of a
-            thrown non-Error value (``"number"``, ...).
+        name: the error's ``name`` (``"TypeError"``, ...); ``""`` when the
+            thrown value is not an Error (``throw 42``).
         message: the error's ``message`` (or ``String(value)`` for non-Errors).
         stack: the JS stack, lines carrying ``filename:line:column``.
         value: the thrown value, converted as ``eval`` results are (an Error
@@ -41,7 +41,7 @@ class JSError(Error):
     def __init__(
         self, message: str = "", *, name: str = "Error", stack: str = "", value: Any = None
     ) -> None:
-        super().__init__(f"{name}: {message}" if message else name)
+        super().__init__(f"{name}: {message}" if name and message else (message or name))
         self.name = name
         self.message = message
         self.stack = stack

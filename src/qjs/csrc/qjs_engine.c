@@ -23,6 +23,44 @@
 #include <time.h>
 #endif
 
+/* ------------------------------------------------------------------ mutex */
+
+/* A plain OS mutex: PyThread locks read the clock even for a non-blocking try,
+   which is a measurable part of a Python -> JS call. */
+#if defined(_WIN32)
+struct qjs_mutex { SRWLOCK l; };
+static struct qjs_mutex *qjs_mutex_new(void)
+{
+    struct qjs_mutex *m = PyMem_RawMalloc(sizeof(*m));
+    if (m)
+        InitializeSRWLock(&m->l);
+    return m;
+}
+static void qjs_mutex_free(struct qjs_mutex *m) { PyMem_RawFree(m); }
+static int qjs_mutex_trylock(struct qjs_mutex *m) { return TryAcquireSRWLockExclusive(&m->l) != 0; }
+static void qjs_mutex_lock(struct qjs_mutex *m) { AcquireSRWLockExclusive(&m->l); }
+static void qjs_mutex_unlock(struct qjs_mutex *m) { ReleaseSRWLockExclusive(&m->l); }
+#else
+struct qjs_mutex { pthread_mutex_t l; };
+static struct qjs_mutex *qjs_mutex_new(void)
+{
+    struct qjs_mutex *m = PyMem_RawMalloc(sizeof(*m));
+    if (m && pthread_mutex_init(&m->l, NULL) != 0) {
+        PyMem_RawFree(m);
+        m = NULL;
+    }
+    return m;
+}
+static void qjs_mutex_free(struct qjs_mutex *m)
+{
+    pthread_mutex_destroy(&m->l);
+    PyMem_RawFree(m);
+}
+static int qjs_mutex_trylock(struct qjs_mutex *m) { return pthread_mutex_trylock(&m->l) == 0; }
+static void qjs_mutex_lock(struct qjs_mutex *m) { pthread_mutex_lock(&m->l); }
+static void qjs_mutex_unlock(struct qjs_mutex *m) { pthread_mutex_unlock(&m->l); }
+#endif
+
 Py_ssize_t qjs_live_runtimes = 0, qjs_live_contexts = 0, qjs_live_handles = 0;
 
 static qjs_host_dispatch_fn qjs_host_dispatch = NULL;
@@ -147,6 +185,15 @@ static inline void qjs_hold_gil(qjs_rt *q)
     }
 }
 
+static int qjs_py_interrupt_call(qjs_rt *q, int what)
+{
+    int r, prev = q->may_release;
+    q->may_release = 0;
+    r = qjs_py_interrupt(q, what);
+    q->may_release = prev;
+    return r;
+}
+
 static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
 {
     qjs_rt *q = opaque;
@@ -156,21 +203,22 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
     if (q->interrupt)
         return 1;
     if (q->closing) {
-        q->interrupt = QJS_INT_CLOSED;
+        q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
         return 1;
     }
     if (q->deadline > 0 || q->py_handler || q->owner == qjs_main_thread) {
         now = qjs_now();
         if (q->deadline > 0 && now >= q->deadline) {
-            q->interrupt = QJS_INT_TIMEOUT;
+            q->interrupt = q->last_interrupt = QJS_INT_TIMEOUT;
             return 1;
         }
         if (q->py_handler && now >= q->handler_next) {
             q->handler_next = now + 0.001;
             qjs_hold_gil(q);
-            if (qjs_py_interrupt(q, 0)) {
+            if (qjs_py_interrupt_call(q, 0)) {
                 if (!q->interrupt)
                     q->interrupt = QJS_INT_HANDLER;
+                q->last_interrupt = q->interrupt;
                 return 1;
             }
         }
@@ -178,8 +226,8 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
             /* Ctrl-C while JS runs: let Python's signal handlers run. */
             q->signals_next = now + 0.02;
             qjs_hold_gil(q);
-            if (qjs_py_interrupt(q, 1)) {
-                q->interrupt = QJS_INT_ABORT;
+            if (qjs_py_interrupt_call(q, 1)) {
+                q->interrupt = q->last_interrupt = QJS_INT_ABORT;
                 return 1;
             }
         }
@@ -187,6 +235,58 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
     if (q->may_release && !q->released)
         q->released = PyEval_SaveThread();
     return 0;
+}
+
+/* ------------------------------------------------------ host exception tokens */
+
+static void qjs_token_finalizer(JSRuntime *rt, JSValueConst val)
+{
+    qjs_rt *q = JS_GetRuntimeOpaque(rt);
+    uint64_t *id = JS_GetOpaque(val, q->token_class);
+    if (!id)
+        return;
+    if (q->ndead_errors == q->capdead_errors) {
+        size_t cap = q->capdead_errors ? q->capdead_errors * 2 : 16;
+        uint64_t *p = PyMem_RawRealloc(q->dead_errors, cap * sizeof(uint64_t));
+        if (p) {
+            q->dead_errors = p;
+            q->capdead_errors = cap;
+        }
+    }
+    if (q->ndead_errors < q->capdead_errors)
+        q->dead_errors[q->ndead_errors++] = *id;
+    PyMem_RawFree(id);
+}
+
+JSValue qjs_new_error_token(JSContext *ctx, qjs_rt *q, uint64_t id)
+{
+    JSValue t = JS_NewObjectProtoClass(ctx, JS_NULL, q->token_class);
+    uint64_t *p;
+    if (JS_IsException(t))
+        return t;
+    p = PyMem_RawMalloc(sizeof(uint64_t));
+    if (!p) {
+        JS_FreeValue(ctx, t);
+        return JS_ThrowOutOfMemory(ctx);
+    }
+    *p = id;
+    JS_SetOpaque(t, p);
+    JS_PreventExtensions(ctx, t);
+    return t;
+}
+
+int qjs_error_token_id(qjs_rt *q, JSValueConst token, uint64_t *id)
+{
+    uint64_t *p = JS_GetOpaque(token, q->token_class);
+    if (!p)
+        return 0;
+    *id = *p;
+    return 1;
+}
+
+JSValue qjs_iterator_result(JSContext *ctx, JSValue value, int done)
+{
+    return js_create_iterator_result(ctx, value, done);
 }
 
 /* --------------------------------------------------------------- the runtime */
@@ -198,8 +298,8 @@ qjs_rt *qjs_rt_new(void)
     qjs_rt *q = PyMem_RawCalloc(1, sizeof(*q));
     if (!q)
         return NULL;
-    q->lock = PyThread_allocate_lock();
-    q->pending_lock = PyThread_allocate_lock();
+    q->lock = qjs_mutex_new();
+    q->pending_lock = qjs_mutex_new();
     q->rt = JS_NewRuntime();
     if (!q->lock || !q->pending_lock || !q->rt) {
         qjs_rt_free(q);
@@ -207,6 +307,14 @@ qjs_rt *qjs_rt_new(void)
     }
     JS_SetRuntimeOpaque(q->rt, q);
     JS_SetInterruptHandler(q->rt, qjs_interrupt_handler, q);
+    {
+        JSClassDef def = { .class_name = "HostErrorToken", .finalizer = qjs_token_finalizer };
+        JS_NewClassID(q->rt, &q->token_class);
+        if (JS_NewClass(q->rt, q->token_class, &def) < 0) {
+            qjs_rt_free(q);
+            return NULL;
+        }
+    }
     JS_SetCanBlock(q->rt, false);
     q->refs = 1;
     qjs_live_runtimes++;
@@ -221,11 +329,12 @@ static void qjs_rt_free(qjs_rt *q)
         qjs_live_runtimes--;
     }
     if (q->lock)
-        PyThread_free_lock(q->lock);
+        qjs_mutex_free(q->lock);
     if (q->pending_lock)
-        PyThread_free_lock(q->pending_lock);
+        qjs_mutex_free(q->pending_lock);
     PyMem_RawFree(q->pending);
     PyMem_RawFree(q->pending_ctx);
+    PyMem_RawFree(q->dead_errors);
     PyMem_RawFree(q);
 }
 
@@ -243,7 +352,7 @@ void qjs_rt_close(qjs_rt *q)
     qjs_live_runtimes--;
     q->owner = 0;
     q->depth = 0;
-    PyThread_release_lock(q->lock);
+    qjs_mutex_unlock(q->lock);
 }
 
 int qjs_try_lock(qjs_rt *q)
@@ -251,7 +360,7 @@ int qjs_try_lock(qjs_rt *q)
     unsigned long me = PyThread_get_thread_ident();
     if (q->owner == me)
         return 2;  /* already ours: re-entrant */
-    if (PyThread_acquire_lock(q->lock, NOWAIT_LOCK)) {
+    if (qjs_mutex_trylock(q->lock)) {
         q->owner = me;
         return 1;
     }
@@ -261,7 +370,7 @@ int qjs_try_lock(qjs_rt *q)
 void qjs_unlock(qjs_rt *q)
 {
     q->owner = 0;
-    PyThread_release_lock(q->lock);
+    qjs_mutex_unlock(q->lock);
 }
 
 int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
@@ -271,14 +380,14 @@ int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
         e->outer = 0;
         q->depth++;
     } else {
-        if (!PyThread_acquire_lock(q->lock, NOWAIT_LOCK)) {
+        if (!qjs_mutex_trylock(q->lock)) {
             q->refs++;
             Py_BEGIN_ALLOW_THREADS
-            PyThread_acquire_lock(q->lock, WAIT_LOCK);
+            qjs_mutex_lock(q->lock);
             Py_END_ALLOW_THREADS
             if (!q->rt) {
                 /* closed while we waited */
-                PyThread_release_lock(q->lock);
+                qjs_mutex_unlock(q->lock);
                 qjs_rt_decref(q);
                 return -1;
             }
@@ -318,7 +427,7 @@ void qjs_leave(qjs_rt *q, qjs_entry *e)
         q->interrupt = q->closing ? QJS_INT_CLOSED : QJS_INT_NONE;
         q->depth = 0;
         q->owner = 0;
-        PyThread_release_lock(q->lock);
+        qjs_mutex_unlock(q->lock);
     } else {
         /* an inner deadline that passed does not stop the outer code,
            unless the outer deadline has passed too */
@@ -347,20 +456,20 @@ void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
         }
         return;
     }
-    PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+    qjs_mutex_lock(q->pending_lock);
     if (q->npending == q->cappending) {
         size_t cap = q->cappending ? q->cappending * 2 : 16;
         JSValue *p = PyMem_RawRealloc(q->pending, cap * sizeof(JSValue));
         if (!p) {
             /* cannot queue: leak rather than race */
-            PyThread_release_lock(q->pending_lock);
+            qjs_mutex_unlock(q->pending_lock);
             return;
         }
         q->pending = p;
         q->cappending = cap;
     }
     q->pending[q->npending++] = v;
-    PyThread_release_lock(q->pending_lock);
+    qjs_mutex_unlock(q->pending_lock);
 }
 
 void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
@@ -383,12 +492,12 @@ void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
         }
         return;
     }
-    PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+    qjs_mutex_lock(q->pending_lock);
     if (q->npending_ctx == q->cappending_ctx) {
         size_t cap = q->cappending_ctx ? q->cappending_ctx * 2 : 4;
         qjs_pending_ctx *p = PyMem_RawRealloc(q->pending_ctx, cap * sizeof(*p));
         if (!p) {
-            PyThread_release_lock(q->pending_lock);
+            qjs_mutex_unlock(q->pending_lock);
             return;
         }
         q->pending_ctx = p;
@@ -397,7 +506,7 @@ void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
     q->pending_ctx[q->npending_ctx].ctx = ctx;
     q->pending_ctx[q->npending_ctx].cs = cs;
     q->npending_ctx++;
-    PyThread_release_lock(q->pending_lock);
+    qjs_mutex_unlock(q->pending_lock);
 }
 
 /* With the runtime lock held. Values first, then contexts. */
@@ -406,20 +515,20 @@ void qjs_drain_pending(qjs_rt *q)
     for (;;) {
         JSValue v;
         qjs_pending_ctx c;
-        PyThread_acquire_lock(q->pending_lock, WAIT_LOCK);
+        qjs_mutex_lock(q->pending_lock);
         if (q->npending) {
             v = q->pending[--q->npending];
-            PyThread_release_lock(q->pending_lock);
+            qjs_mutex_unlock(q->pending_lock);
             JS_FreeValueRT(q->rt, v);
             continue;
         }
         if (q->npending_ctx) {
             c = q->pending_ctx[--q->npending_ctx];
-            PyThread_release_lock(q->pending_lock);
+            qjs_mutex_unlock(q->pending_lock);
             qjs_free_context(c.ctx, c.cs);
             continue;
         }
-        PyThread_release_lock(q->pending_lock);
+        qjs_mutex_unlock(q->pending_lock);
         return;
     }
 }
@@ -467,13 +576,25 @@ int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx)
     return r;
 }
 
-static JSAtom qjs_mode_atoms[3] = { JS_ATOM_next, JS_ATOM_throw, JS_ATOM_return };
+static const JSAtom qjs_mode_atoms[3] = { JS_ATOM_next, JS_ATOM_throw, JS_ATOM_return };
+static const int qjs_gen_magic[3] = { GEN_MAGIC_NEXT, GEN_MAGIC_THROW, GEN_MAGIC_RETURN };
 
-JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg)
+JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg,
+                   int *pdone)
 {
     JSValue r;
     QJS_RUN_BEGIN(q);
-    r = JS_Invoke(ctx, gen, qjs_mode_atoms[mode], 1, &arg);
+    if (JS_VALUE_GET_TAG(gen) == JS_TAG_OBJECT &&
+        JS_VALUE_GET_OBJ(gen)->class_id == JS_CLASS_GENERATOR) {
+        /* the generator's own step: no {value, done} object is made */
+        *pdone = 0;
+        r = js_generator_next(ctx, gen, 1, &arg, pdone, qjs_gen_magic[mode]);
+        if (JS_IsException(r))
+            *pdone = 0;
+    } else {
+        *pdone = -1;
+        r = JS_Invoke(ctx, gen, qjs_mode_atoms[mode], 1, &arg);
+    }
     QJS_RUN_END(q);
     return r;
 }
@@ -523,8 +644,11 @@ static void qjs_rejection_tracker(JSContext *ctx, JSValueConst promise, JSValueC
                                   bool is_handled, void *opaque)
 {
     qjs_rt *q = opaque;
+    int prev = q->may_release;
     qjs_hold_gil(q);
+    q->may_release = 0;
     qjs_rejection(q, ctx, promise, reason, is_handled);
+    q->may_release = prev;
 }
 
 void qjs_track_rejections(qjs_rt *q, int on)
@@ -573,14 +697,15 @@ static int qjs_error_is(JSContext *ctx, JSValueConst exc, JSAtom name, const cha
 
 int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
 {
-    return qjs_error_is(ctx, exc, JS_RANGE_ERROR, "Maximum call stack size exceeded");
+    return JS_IsStackOverflowError(ctx, exc);   /* patch 0004 */
 }
 
 int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
 {
-    if (JS_IsNull(exc) || JS_IsUninitialized(exc))
+    if (JS_IsOutOfMemoryError(ctx, exc))        /* patch 0004 */
         return 1;
-    return qjs_error_is(ctx, exc, JS_INTERNAL_ERROR, "out of memory");
+    /* a string past the engine's length cap is a memory limit too */
+    return qjs_error_is(ctx, exc, JS_INTERNAL_ERROR, "string too long");
 }
 
 /* ------------------------------------------------------------ host functions */
@@ -645,7 +770,16 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
         return JS_ThrowTypeError(ctx, "host function called after its context was closed");
     if (h->max_args >= 0 && argc > h->max_args)
         argc = h->max_args;
-    return qjs_host_dispatch(ctx, this_val, argc, argv, h);
+    {
+        /* Python runs now: JS it triggers (getters, promise resolution) must
+           not drop the GIL under it. */
+        JSValue r;
+        int prev = q->may_release;
+        q->may_release = 0;
+        r = qjs_host_dispatch(ctx, this_val, argc, argv, h);
+        q->may_release = prev;
+        return r;
+    }
 }
 
 JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObject *callable,

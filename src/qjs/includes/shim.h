@@ -64,7 +64,7 @@ typedef struct qjs_hostref {
 /* Per-runtime state: serialisation, deadline, interrupt, lazy GIL release. */
 typedef struct qjs_rt {
     JSRuntime *rt;
-    PyThread_type_lock lock;  /* held by the thread using the runtime */
+    struct qjs_mutex *lock;   /* held by the thread using the runtime */
     unsigned long owner;      /* ident of that thread, 0 if none */
     int depth;                /* nested entries by the owner */
     double deadline;          /* CLOCK_MONOTONIC seconds, 0: none */
@@ -80,13 +80,16 @@ typedef struct qjs_rt {
     int refs;                 /* the Runtime object + threads waiting in qjs_enter */
     volatile int closing;     /* close() was called: stop running JS, refuse new entries */
     /* frees requested by other threads while this runtime was busy */
-    PyThread_type_lock pending_lock;
+    struct qjs_mutex *pending_lock;
     JSValue *pending;
     size_t npending, cappending;
     struct qjs_pending_ctx *pending_ctx;
     size_t npending_ctx, cappending_ctx;
-    int oom;                  /* an allocation hit the memory limit */
+    int last_interrupt;       /* the reason of the most recent stop (for stale stop errors) */
     JSAtom atom_private;      /* private symbol tagging errors from host exceptions */
+    JSClassID token_class;    /* class of the tokens naming a host exception by id */
+    uint64_t *dead_errors;    /* ids of host exceptions whose JS error was freed */
+    size_t ndead_errors, capdead_errors;
 } qjs_rt;
 
 /* A context whose free was requested while another thread used the runtime. */
@@ -146,6 +149,11 @@ int qjs_is_uncatchable(JSValueConst v);
 int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc);
 int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 
+/* host exceptions: a token object naming one by id; freeing it queues the id */
+JSValue qjs_new_error_token(JSContext *ctx, qjs_rt *q, uint64_t id);
+int qjs_error_token_id(qjs_rt *q, JSValueConst token, uint64_t *id);
+JSValue qjs_iterator_result(JSContext *ctx, JSValue value, int done);
+
 /* host functions */
 qjs_ctxstate *qjs_ctxstate_new(PyObject *context);
 void qjs_ctxstate_close(qjs_ctxstate *cs);
@@ -166,7 +174,10 @@ int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len);
 
 /* generators: one engine call per step; returns the step's result object */
 enum { QJS_RESUME_NEXT = 0, QJS_RESUME_THROW = 1, QJS_RESUME_RETURN = 2 };
-JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg);
+/* *pdone: 0/1 when the step's value is returned directly (generator objects),
+   -1 when the result is the step's {value, done} object (any other iterator) */
+JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValueConst arg,
+                   int *pdone);
 JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async);
 int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value);
 
