@@ -1,0 +1,103 @@
+"""Shared fixtures for the qjs core test suite.
+
+Every test runs under ``_nothing_left_open``: after the test (and its fixtures)
+finish, a full garbage collection must bring ``qjs.live_objects()`` back to the
+counts seen before the test started.  A test that keeps a runtime, context or
+handle alive past its end has leaked it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import qjs
+
+
+def _live() -> dict[str, int]:
+    gc.collect()
+    gc.collect()
+    return dict(qjs.live_objects())
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_open():
+    before = _live()
+    yield
+    after = _live()
+    assert after == before, f"objects left open by the test: before={before} after={after}"
+
+
+@pytest.fixture
+def ctx():
+    """A fresh context owning its own runtime, closed after the test."""
+    c = qjs.Context()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def rt():
+    """A fresh runtime, closed (with everything in it) after the test."""
+    r = qjs.Runtime()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def child_env() -> dict[str, str]:
+    """Environment for a child interpreter that imports the same qjs as we do."""
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(qjs.__file__)))
+    parts = [pkg_parent]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.setdefault("PYTHONIOENCODING", "utf-8")
+    return env
+
+
+@pytest.fixture
+def run_child():
+    """Run Python source in a child interpreter (for crash-class cases).
+
+    Returns the CompletedProcess; a segfault or abort shows up as a non-zero
+    (negative on POSIX) return code instead of killing the test run.
+    """
+
+    def run(source: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(source)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env(),
+        )
+
+    return run
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """Run ``python -m qjs ARGS...`` and return the CompletedProcess."""
+
+    def run(*args: str, stdin: str | None = None, timeout: float = 30.0):
+        return subprocess.run(
+            [sys.executable, "-m", "qjs", *args],
+            capture_output=True,
+            text=True,
+            input=stdin if stdin is not None else "",
+            timeout=timeout,
+            env=child_env(),
+            cwd=str(tmp_path),
+        )
+
+    return run
