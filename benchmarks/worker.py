@@ -1,0 +1,742 @@
+"""Benchmark worker: runs one workload for one binding, in this process, and prints JSON.
+
+    python benchmarks/worker.py --binding qjs --workload warm_eval --reps 3
+
+Bindings: ``qjs`` (this project), ``quickjs`` (PetterS/quickjs on PyPI), ``quickjs-ng``
+(PyPI ``quickjs-ng``, same API and import name as ``quickjs``), ``mini-racer`` (PyPI
+``mini-racer``, import ``py_mini_racer``). Each must be importable by the interpreter
+running this script; ``run.py`` picks the right interpreter (one venv per peer).
+
+Output: one JSON object on the last line of stdout::
+
+    {"binding": ..., "workload": ..., "metrics": {"us_per_op": [rep1, rep2, ...], ...},
+     "primary": "us_per_op", "info": {...}}
+
+or ``{"binding": ..., "workload": ..., "na": "reason"}`` when the binding cannot run the
+workload (no such API, or the API raised). Only the standard library is used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+
+# ---------------------------------------------------------------------------------------
+# Shared JS snippets and sizes (the same for every binding).
+
+SIMPLE = "(1+2)*3"
+COMPUTE = "let s=0; for (let i=0;i<=3e6;i++) if (i%3==0||i%5==0||i%9==0) s+=i; s"
+COMPUTE_RESULT = 2100001500000
+JS_TO_PY_CALLS = 100_000
+JS_TO_PY_SRC = (
+    "(() => { let s = 0; for (let i = 0; i < %d; i++) s += add(i, 1); return s; })()"
+    % JS_TO_PY_CALLS
+)
+JS_TO_PY_RESULT = JS_TO_PY_CALLS * (JS_TO_PY_CALLS + 1) // 2
+GEN_SRC = "function* gen() { let i = 0; while (true) yield i++; }"
+N_OBJECTS = 10_000
+OBJECTS_SRC = (
+    "globalThis.data = Array.from({length: %d}, (_, i) => "
+    "({id: i, name: 'item' + i, tags: ['red' + i, 'green', 'blue'], v: i * 0.5 + 0.25}));"
+    % N_OBJECTS
+)
+AWAITS = 5_000
+AWAIT_SRC = "for (let i = 0; i < %d; i++) await tick();" % AWAITS
+MEM_CONTEXTS = 1_000
+
+# Per-binding operation counts per repetition (the unit is always per operation, so a
+# slower binding may use fewer operations per repetition without changing its number).
+COUNTS = {
+    "new_context": {"default": 300, "mini-racer": 50},
+    "warm_eval": {"default": 20_000, "mini-racer": 2_000},
+    "py_to_js_call": {"default": 20_000, "mini-racer": 2_000},
+    "generator_step": {"default": 20_000, "mini-racer": 2_000},
+    "objects_to_py": {"default": 3},
+    "idle_context_memory": {"default": MEM_CONTEXTS},
+}
+
+
+def count(workload: str, binding: str) -> int:
+    c = COUNTS[workload]
+    return c.get(binding, c["default"])
+
+
+class NotAvailable(Exception):
+    """The binding has no (usable) equivalent for this workload."""
+
+
+def timed(fn, n: int) -> float:
+    """Seconds per operation for fn() run n times."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def check(actual, expected, what: str) -> None:
+    if isinstance(expected, float) or isinstance(actual, float):
+        ok = isinstance(actual, (int, float)) and math.isclose(actual, expected)
+    else:
+        ok = actual == expected
+    if not ok:
+        raise AssertionError(f"{what}: expected {expected!r}, got {actual!r}")
+
+
+def gen_tuple_from_dict(d) -> tuple:
+    return (d["done"], d["value"])
+
+
+# ---------------------------------------------------------------------------------------
+# Binding adapters. Each one implements `run_<workload>(reps) -> dict` returning
+# {"metrics": {name: [per-rep values]}, "primary": name, "info": {...}}.
+# Every repetition list excludes one untimed warm-up repetition where that makes sense.
+
+
+class Base:
+    name = "?"
+
+    def __init__(self, binding: str):
+        self.binding = binding
+
+    # --- helpers to be provided by subclasses ---
+    def version(self) -> str:
+        return "?"
+
+    # --- common drivers built on the subclass primitives ---
+    def per_op(self, reps: int, body, n: int, scale: float = 1e6, unit="us_per_op", info=None):
+        body(1)  # warm-up
+        vals = []
+        for _ in range(reps):
+            gc.collect()
+            vals.append(body(n) * scale)
+        return {"metrics": {unit: vals}, "primary": unit, "info": dict(info or {}, ops=n)}
+
+    def threads_common(self, reps: int, make_runner):
+        """make_runner() -> (setup_in_thread, run_compute). Speed-up = 2*T1/T2."""
+
+        def single(m: int) -> float:
+            setup, run = make_runner()
+            state = setup()
+            t0 = time.perf_counter()
+            for _ in range(m):
+                run(state)
+            return time.perf_counter() - t0
+
+        def dual(m: int) -> float:
+            barrier = threading.Barrier(3)
+            errors = []
+
+            def work():
+                try:
+                    setup, run = make_runner()
+                    state = setup()
+                    barrier.wait()
+                    for _ in range(m):
+                        run(state)
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+                    barrier.abort()
+
+            ths = [threading.Thread(target=work) for _ in range(2)]
+            for t in ths:
+                t.start()
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+            t0 = time.perf_counter()
+            for t in ths:
+                t.join()
+            wall = time.perf_counter() - t0
+            if errors:
+                raise errors[0]
+            return wall
+
+        # calibrate: at least ~0.3 s of work per thread per measurement
+        one = single(1)
+        m = max(1, math.ceil(0.3 / max(one, 1e-6)))
+        speedups, t1s, t2s = [], [], []
+        for _ in range(reps):
+            gc.collect()
+            t1 = single(m)
+            t2 = dual(m)
+            t1s.append(t1 / m * 1e3)
+            t2s.append(t2 / m * 1e3)
+            speedups.append(2 * t1 / t2)
+        return {
+            "metrics": {"speedup": speedups, "single_ms": t1s, "dual_wall_ms": t2s},
+            "primary": "speedup",
+            "info": {"computes_per_thread": m},
+        }
+
+
+# ----------------------------------------------------------------------------- qjs ---
+
+
+class QjsAdapter(Base):
+    def __init__(self, binding):
+        super().__init__(binding)
+        import qjs  # noqa: PLC0415
+
+        self.qjs = qjs
+
+    def version(self):
+        return getattr(self.qjs, "__version__", "?")
+
+    def run_new_context(self, reps):
+        qjs = self.qjs
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                ctx = qjs.Context()
+                ctx.eval(SIMPLE)
+                ctx.close()
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("new_context", self.binding))
+
+    def run_warm_eval(self, reps):
+        ctx = self.qjs.Context()
+        check(ctx.eval(SIMPLE), 9, "eval")
+        ev = ctx.eval
+        return self.per_op(reps, lambda n: timed(lambda: ev(SIMPLE), n), count("warm_eval", self.binding))
+
+    def run_js_to_py_call(self, reps):
+        ctx = self.qjs.Context()
+        ctx.globals["add"] = lambda a, b: a + b
+
+        def body(n):
+            t0 = time.perf_counter()
+            r = ctx.eval(JS_TO_PY_SRC)
+            dt = time.perf_counter() - t0
+            check(r, JS_TO_PY_RESULT, "js_to_py sum")
+            return dt / JS_TO_PY_CALLS
+
+        return self.per_op(reps, body, JS_TO_PY_CALLS)
+
+    def run_py_to_js_call(self, reps):
+        ctx = self.qjs.Context()
+        add = ctx.eval_handle("(a,b)=>a+b")
+        check(add(2, 1), 3, "add")
+
+        def body(n):
+            t0 = time.perf_counter()
+            for i in range(n):
+                add(i, 1)
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("py_to_js_call", self.binding))
+
+    def run_generator_step(self, reps):
+        ctx = self.qjs.Context()
+        ctx.eval(GEN_SRC)
+        g = ctx.eval_handle("gen()")
+        check(g.resume(), (False, 0), "resume")
+        resume = g.resume
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                resume()
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("generator_step", self.binding))
+
+    def run_objects_to_py(self, reps):
+        ctx = self.qjs.Context()
+        ctx.eval(OBJECTS_SRC)
+        first = ctx.eval("data")
+        check(len(first), N_OBJECTS, "len")
+        check(first[1], {"id": 1, "name": "item1", "tags": ["red1", "green", "blue"], "v": 0.75}, "obj")
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                ctx.eval("data")
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("objects_to_py", self.binding), scale=1e3, unit="ms_per_op")
+
+    def run_compute(self, reps):
+        def body(n):
+            tot = 0.0
+            for _ in range(n):
+                ctx = self.qjs.Context()
+                t0 = time.perf_counter()
+                r = ctx.eval(COMPUTE)
+                tot += time.perf_counter() - t0
+                ctx.close()
+                check(r, COMPUTE_RESULT, "compute")
+            return tot / n
+
+        return self.per_op(reps, body, 1, scale=1e3, unit="ms_per_op")
+
+    def run_threads(self, reps):
+        qjs = self.qjs
+
+        def make_runner():
+            def setup():
+                return qjs.Context()
+
+            def run(ctx):
+                check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+
+            return setup, run
+
+        return self.threads_common(reps, make_runner)
+
+    def run_await_py_coroutine(self, reps):
+        ctx = self.qjs.Context()
+        calls = 0
+
+        async def tick():
+            nonlocal calls
+            calls += 1
+            return 1
+
+        ctx.globals["tick"] = tick
+
+        async def main():
+            await ctx.eval_async("await tick()")  # warm-up
+            vals = []
+            for _ in range(reps):
+                gc.collect()
+                before = calls
+                t0 = time.perf_counter()
+                await ctx.eval_async(AWAIT_SRC)
+                dt = time.perf_counter() - t0
+                check(calls - before, AWAITS, "awaits")
+                vals.append(dt / AWAITS * 1e6)
+            return vals
+
+        vals = asyncio.run(main())
+        return {"metrics": {"us_per_op": vals}, "primary": "us_per_op", "info": {"ops": AWAITS}}
+
+    def run_idle_context_memory(self, reps):
+        qjs = self.qjs
+        n = count("idle_context_memory", self.binding)
+        info = {"contexts": n}
+        metrics = {}
+        # RSS first (own runtime per context), before anything else warms malloc arenas.
+        gc.collect()
+        r0 = rss_bytes()
+        ctxs = [qjs.Context() for _ in range(n)]
+        r1 = rss_bytes()
+        metrics["rss_kb"] = [(r1 - r0) / n / 1024]
+        for c in ctxs:
+            c.close()
+        del ctxs
+        # Engine side: many contexts on one runtime.
+        try:
+            rt = qjs.Runtime()
+            m0 = rt.memory_usage()["malloc_size"]
+            ctxs = [rt.new_context() for _ in range(n)]
+            m1 = rt.memory_usage()["malloc_size"]
+            metrics["engine_kb"] = [(m1 - m0) / n / 1024]
+            info["runtime_base_malloc_size"] = m0
+        except Exception as e:  # noqa: BLE001
+            info["engine_error"] = f"{type(e).__name__}: {e}"
+        primary = "engine_kb" if "engine_kb" in metrics else "rss_kb"
+        return {"metrics": metrics, "primary": primary, "info": info}
+
+
+# ------------------------------------------------------- PetterS quickjs / quickjs-ng ---
+
+
+class PetterSAdapter(Base):
+    """PetterS/quickjs and quickjs-ng: identical `quickjs` / `_quickjs` APIs."""
+
+    def __init__(self, binding):
+        super().__init__(binding)
+        import quickjs  # noqa: PLC0415
+
+        self.q = quickjs
+
+    def version(self):
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version(self.binding)
+
+    def run_new_context(self, reps):
+        Context = self.q.Context
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                ctx = Context()
+                ctx.eval(SIMPLE)
+                del ctx  # dealloc frees context and its runtime
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("new_context", self.binding))
+
+    def run_warm_eval(self, reps):
+        ctx = self.q.Context()
+        check(ctx.eval(SIMPLE), 9, "eval")
+        ev = ctx.eval
+        return self.per_op(reps, lambda n: timed(lambda: ev(SIMPLE), n), count("warm_eval", self.binding))
+
+    def run_js_to_py_call(self, reps):
+        ctx = self.q.Context()
+        ctx.add_callable("add", lambda a, b: a + b)
+
+        def body(n):
+            t0 = time.perf_counter()
+            r = ctx.eval(JS_TO_PY_SRC)
+            dt = time.perf_counter() - t0
+            check(r, JS_TO_PY_RESULT, "js_to_py sum")
+            return dt / JS_TO_PY_CALLS
+
+        return self.per_op(reps, body, JS_TO_PY_CALLS)
+
+    def run_py_to_js_call(self, reps):
+        ctx = self.q.Context()
+        ctx.eval("var add = (a,b)=>a+b;")
+        add = ctx.get("add")  # a _quickjs.Object, callable
+        check(add(2, 1), 3, "add")
+
+        def body(n):
+            t0 = time.perf_counter()
+            for i in range(n):
+                add(i, 1)
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("py_to_js_call", self.binding))
+
+    def run_generator_step(self, reps):
+        ctx = self.q.Context()
+        ctx.eval(GEN_SRC)
+        step = ctx.eval("(() => { const g = gen(); return () => g.next(); })()")
+        loads = json.loads
+
+        def resume():
+            return gen_tuple_from_dict(loads(step().json()))
+
+        check(resume(), (False, 0), "step")
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                resume()
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("generator_step", self.binding))
+
+    def run_objects_to_py(self, reps):
+        ctx = self.q.Context()
+        ctx.eval(OBJECTS_SRC)
+        loads = json.loads
+        first = loads(ctx.eval("JSON.stringify(data)"))
+        check(first[1], {"id": 1, "name": "item1", "tags": ["red1", "green", "blue"], "v": 0.75}, "obj")
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                loads(ctx.eval("JSON.stringify(data)"))
+            return (time.perf_counter() - t0) / n
+
+        return self.per_op(reps, body, count("objects_to_py", self.binding), scale=1e3, unit="ms_per_op")
+
+    def run_compute(self, reps):
+        def body(n):
+            tot = 0.0
+            for _ in range(n):
+                ctx = self.q.Context()
+                t0 = time.perf_counter()
+                r = ctx.eval(COMPUTE)
+                tot += time.perf_counter() - t0
+                del ctx
+                check(r, COMPUTE_RESULT, "compute")
+            return tot / n
+
+        return self.per_op(reps, body, 1, scale=1e3, unit="ms_per_op")
+
+    def run_threads(self, reps):
+        Context = self.q.Context
+
+        def make_runner():
+            def setup():
+                return Context()
+
+            def run(ctx):
+                check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+
+            return setup, run
+
+        return self.threads_common(reps, make_runner)
+
+    def run_await_py_coroutine(self, reps):
+        raise NotAvailable("no async host functions")
+
+    def run_idle_context_memory(self, reps):
+        n = count("idle_context_memory", self.binding)
+        gc.collect()
+        r0 = rss_bytes()
+        ctxs = [self.q.Context() for _ in range(n)]
+        r1 = rss_bytes()
+        # Each Context owns its runtime; Context.memory() is JS_ComputeMemoryUsage of it.
+        eng = sum(c.memory()["malloc_size"] for c in ctxs) / n
+        return {
+            "metrics": {"rss_kb": [(r1 - r0) / n / 1024], "runtime_plus_context_kb": [eng / 1024]},
+            "primary": "rss_kb",
+            "info": {"contexts": n},
+        }
+
+
+# ------------------------------------------------------------------------ mini-racer ---
+
+
+class MiniRacerAdapter(Base):
+    """mini-racer (V8). All work runs inside a running asyncio loop, so MiniRacer uses
+    that loop and its synchronous API skips the cross-thread hop to a private loop
+    thread (the fastest mode, measured ~10x faster per call than from plain threads)."""
+
+    def __init__(self, binding):
+        super().__init__(binding)
+        import py_mini_racer  # noqa: PLC0415
+
+        self.m = py_mini_racer
+
+    def version(self):
+        from importlib.metadata import version  # noqa: PLC0415
+
+        return version("mini-racer")
+
+    def _in_loop(self, fn):
+        async def main():
+            return fn()
+
+        return asyncio.run(main())
+
+    def run_new_context(self, reps):
+        MiniRacer = self.m.MiniRacer
+
+        def body(n):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                mr = MiniRacer()
+                mr.eval(SIMPLE)
+                mr.close()
+            return (time.perf_counter() - t0) / n
+
+        return self._in_loop(lambda: self.per_op(reps, body, count("new_context", self.binding)))
+
+    def run_warm_eval(self, reps):
+        def go():
+            mr = self.m.MiniRacer()
+            check(mr.eval(SIMPLE), 9, "eval")
+            ev = mr.eval
+            return self.per_op(reps, lambda n: timed(lambda: ev(SIMPLE), n), count("warm_eval", self.binding))
+
+        return self._in_loop(go)
+
+    def run_js_to_py_call(self, reps):
+        raise NotAvailable("no sync host functions")
+
+    def run_py_to_js_call(self, reps):
+        def go():
+            mr = self.m.MiniRacer()
+            mr.eval("var add = (a,b)=>a+b;")
+            check(mr.call("add", 2, 1), 3, "add")
+            call = mr.call
+
+            def body(n):
+                t0 = time.perf_counter()
+                for i in range(n):
+                    call("add", i, 1)
+                return (time.perf_counter() - t0) / n
+
+            return self.per_op(reps, body, count("py_to_js_call", self.binding))
+
+        return self._in_loop(go)
+
+    def run_generator_step(self, reps):
+        def go():
+            mr = self.m.MiniRacer()
+            mr.eval(GEN_SRC)
+            # JSON string: one round trip instead of one per property of a JSObject
+            step = mr.eval("(() => { const g = gen(); return () => JSON.stringify(g.next()); })()")
+            loads = json.loads
+
+            def resume():
+                return gen_tuple_from_dict(loads(step()))
+
+            check(resume(), (False, 0), "step")
+
+            def body(n):
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    resume()
+                return (time.perf_counter() - t0) / n
+
+            return self.per_op(reps, body, count("generator_step", self.binding))
+
+        return self._in_loop(go)
+
+    def run_objects_to_py(self, reps):
+        def go():
+            mr = self.m.MiniRacer()
+            mr.eval(OBJECTS_SRC)
+            loads = json.loads
+            first = loads(mr.eval("JSON.stringify(data)"))
+            check(first[1], {"id": 1, "name": "item1", "tags": ["red1", "green", "blue"], "v": 0.75}, "obj")
+
+            def body(n):
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    loads(mr.eval("JSON.stringify(data)"))
+                return (time.perf_counter() - t0) / n
+
+            return self.per_op(reps, body, count("objects_to_py", self.binding), scale=1e3, unit="ms_per_op")
+
+        return self._in_loop(go)
+
+    def run_compute(self, reps):
+        def go():
+            def body(n):
+                tot = 0.0
+                for _ in range(n):
+                    mr = self.m.MiniRacer()
+                    t0 = time.perf_counter()
+                    r = mr.eval(COMPUTE)
+                    tot += time.perf_counter() - t0
+                    mr.close()
+                    check(r, COMPUTE_RESULT, "compute")
+                return tot / n
+
+            return self.per_op(reps, body, 1, scale=1e3, unit="ms_per_op")
+
+        return self._in_loop(go)
+
+    def run_threads(self, reps):
+        MiniRacer = self.m.MiniRacer
+
+        def make_runner():
+            # each thread: its own MiniRacer on a private loop thread (the default mode)
+            def setup():
+                return MiniRacer()
+
+            def run(mr):
+                check(mr.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+
+            return setup, run
+
+        return self.threads_common(reps, make_runner)
+
+    def run_await_py_coroutine(self, reps):
+        calls = 0
+
+        async def tick(*_args):
+            nonlocal calls
+            calls += 1
+            return 1
+
+        async def main():
+            mr = self.m.MiniRacer()
+            async with mr.wrap_py_function(tick) as js_tick:
+                mr.eval("globalThis")["tick"] = js_tick
+                src = "(async () => { %s })()" % AWAIT_SRC
+                await mr.eval("(async () => { await tick(); })()")  # warm-up
+                vals = []
+                for _ in range(reps):
+                    gc.collect()
+                    before = calls
+                    t0 = time.perf_counter()
+                    await mr.eval(src)
+                    dt = time.perf_counter() - t0
+                    check(calls - before, AWAITS, "awaits")
+                    vals.append(dt / AWAITS * 1e6)
+                return vals
+
+        vals = asyncio.run(main())
+        return {"metrics": {"us_per_op": vals}, "primary": "us_per_op",
+                "info": {"ops": AWAITS, "api": "MiniRacer.wrap_py_function"}}
+
+    def run_idle_context_memory(self, reps):
+        n = count("idle_context_memory", self.binding)
+
+        def go():
+            gc.collect()
+            r0 = rss_bytes()
+            mrs = [self.m.MiniRacer() for _ in range(n)]
+            r1 = rss_bytes()
+            heap = sum(m.heap_stats()["total_physical_size"] for m in mrs) / n
+            return {
+                "metrics": {"rss_kb": [(r1 - r0) / n / 1024], "v8_heap_physical_kb": [heap / 1024]},
+                "primary": "rss_kb",
+                "info": {"contexts": n},
+            }
+
+        return self._in_loop(go)
+
+
+ADAPTERS = {
+    "qjs": QjsAdapter,
+    "quickjs": PetterSAdapter,
+    "quickjs-ng": PetterSAdapter,
+    "mini-racer": MiniRacerAdapter,
+}
+WORKLOADS = [
+    "new_context",
+    "warm_eval",
+    "js_to_py_call",
+    "py_to_js_call",
+    "generator_step",
+    "objects_to_py",
+    "compute",
+    "threads",
+    "await_py_coroutine",
+    "idle_context_memory",
+]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binding", required=True, choices=sorted(ADAPTERS))
+    ap.add_argument("--workload", required=True, choices=WORKLOADS)
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up)")
+    ap.add_argument("--version-only", action="store_true")
+    args = ap.parse_args(argv)
+
+    out = {"binding": args.binding, "workload": args.workload}
+    try:
+        adapter = ADAPTERS[args.binding](args.binding)
+    except Exception as e:  # noqa: BLE001
+        out["na"] = f"import failed: {type(e).__name__}: {e}"
+        print(json.dumps(out))
+        return 0
+    out["version"] = adapter.version()
+    if args.version_only:
+        print(json.dumps(out))
+        return 0
+    try:
+        res = getattr(adapter, "run_" + args.workload)(args.reps)
+        out.update(res)
+    except NotAvailable as e:
+        out["na"] = str(e)
+    except Exception as e:  # noqa: BLE001
+        tb = traceback.format_exc()
+        sys.stderr.write(tb)
+        out["na"] = f"{type(e).__name__}: {e}"
+        out["traceback"] = tb[-2000:]
+    sys.stdout.flush()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
