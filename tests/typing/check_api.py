@@ -1,0 +1,170 @@
+"""The public API used the way applications use it. ``mypy --strict`` must accept this
+file (tests/test_typing.py checks that), and it runs as a plain script too."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import qjs
+
+if TYPE_CHECKING:
+    from typing_extensions import assert_type
+else:
+
+    def assert_type(value, _type):
+        return value
+
+
+def limits_and_errors() -> None:
+    rt = qjs.Runtime(memory_limit=32 << 20, stack_limit=1 << 20, timeout=2.0)
+    assert_type(rt.memory_limit, "int | None")
+    assert_type(rt.stack_limit, "int | None")
+    assert_type(rt.timeout, "float | None")
+    rt.timeout = None
+    rt.memory_limit = 64 << 20
+    ctx = rt.new_context(timeout=1.0, console=False)
+    assert_type(ctx, qjs.Context)
+    assert ctx.runtime is rt
+    try:
+        ctx.eval("while (true) {}", timeout=0.05)
+    except qjs.JSTimeoutError as exc:
+        assert_type(exc.stack, str)
+    try:
+        ctx.eval("null.x", filename="agent.js")
+    except qjs.JSError as exc:
+        name: str = exc.name
+        message: str = exc.message
+        value: Any = exc.value
+        assert name == "TypeError" and message and value is not None
+    usage: dict[str, int] = rt.memory_usage()
+    assert usage["malloc_size"] > 0
+
+    calls = 0
+
+    def handler() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3
+
+    rt.set_interrupt_handler(handler)
+    try:
+        ctx.eval("for (;;) {}")
+    except qjs.InterruptedError:
+        pass
+    rt.set_interrupt_handler(None)
+    rt.gc()
+    assert rt.run_jobs() == 0 and not rt.has_pending_jobs
+    rt.close()
+    assert rt.closed and ctx.closed
+
+
+def values_and_handles() -> None:
+    logged: list[tuple[str, tuple[object, ...]]] = []
+
+    def console(level: str, *args: object) -> None:
+        logged.append((level, args))
+
+    with qjs.Context(memory_limit=64 << 20, console=console) as ctx:
+        total: int = ctx.eval("1 + 2")
+        assert total == 3
+        ctx.eval("console.log('hi', 1)")
+        assert logged == [("log", ("hi", 1))]
+
+        ctx.globals["hostAdd"] = lambda a, b: a + b
+
+        @ctx.function
+        def greet(name: str) -> str:
+            return f"hello, {name}"
+
+        @ctx.function(name="twice")
+        def double(x: int) -> int:
+            return 2 * x
+
+        # the decorator hands back the function itself, with its signature
+        assert_type(greet("py"), str)
+        assert_type(double(2), int)
+        assert ctx.eval("greet('js') + twice(2)") == "hello, js4"
+
+        with ctx.eval_handle("({a: 1, f(x) { return x + this.a }})") as obj:
+            assert_type(obj, qjs.Handle)
+            assert obj.typeof == "object" and obj.alive
+            assert "a" in obj and obj.keys() == ["a", "f"]
+            obj["b"] = [1, 2, {"c": None}]
+            assert obj["b"] == [1, 2, {"c": None}]
+            del obj["b"]
+            assert obj.call_method("f", 41) == 42
+            f = obj.get_handle("f")
+            assert f.call(1, this=obj) == 2
+            assert f.call_handle(1, this={"a": 2}).to_python() == 3
+            f.dispose()
+            assert obj.context is ctx
+        assert not obj.alive
+
+        add = ctx.eval_handle("(a, b) => a + b")
+        assert add(5, 3) == 8
+
+        gen = ctx.eval_handle("(function* () { const r = yield 1; return r * 2 })()")
+        done, value = gen.resume()
+        assert_type(done, bool)
+        assert (done, value) == (False, 1)
+        assert gen.resume(21, mode="next") == (True, 42)
+
+        gen2 = ctx.eval_handle("(function* () { try { yield 1; yield 2 } finally { } })()")
+        assert next(gen2) == 1
+        assert gen2.send(None) == 2
+        gen2.close()
+        squares = [x for x in ctx.eval_handle("[1, 2, 3].map(x => x * x)")]
+        assert squares == [1, 4, 9]
+        gen3 = ctx.eval_handle("(function* () { try { yield 1 } catch (e) { yield e.name } })()")
+        next(gen3)
+        assert gen3.throw(ValueError("bad")) == "ValueError"
+        gen4 = ctx.eval_handle("(function* () { try { yield 1 } catch (e) { yield e.message } })()")
+        next(gen4)
+        assert gen4.throw(KeyError, "k") == "'k'"
+
+
+async def asynchronous() -> None:
+    ctx = qjs.Context(timeout=5.0)
+
+    @ctx.function
+    async def fetch(city: str) -> dict[str, object]:
+        await asyncio.sleep(0)
+        return {"city": city, "temp": 21}
+
+    report = await ctx.eval_async("const w = await fetch('Paris'); `${w.city}: ${w.temp}`")
+    assert report == "Paris: 21"
+    promise = ctx.eval_handle("Promise.resolve(7)")
+    assert await promise == 7
+
+    agen = ctx.eval_handle("(async function* () { yield 10; yield 20; return 30 })()")
+    step: tuple[bool, Any] = await agen.resume_async()
+    assert step == (False, 10)
+    assert [x async for x in agen] == [20]
+
+    agen2 = ctx.eval_handle("(async function* () { const x = yield 1; yield x })()")
+    assert await agen2.__anext__() == 1
+    assert await agen2.asend(5) == 5
+    await agen2.aclose()
+    agen3 = ctx.eval_handle("(async function* () { try { yield 1 } catch (e) { yield 2 } })()")
+    assert await agen3.__anext__() == 1
+    assert await agen3.athrow(RuntimeError("x")) == 2
+
+    seen: list[Any] = []
+    ctx.on_unhandled_rejection = seen.append
+    ctx.close()
+
+
+def main() -> None:
+    limits_and_errors()
+    values_and_handles()
+    asyncio.run(asynchronous())
+    counts: dict[str, int] = qjs.live_objects()
+    assert counts["runtimes"] >= 0
+    version: str = qjs.__version__
+    engine: str = qjs.QUICKJS_VERSION
+    assert version and engine and qjs.MAX_DEPTH > 0 and qjs.MAX_NODES > 0
+
+
+if __name__ == "__main__":
+    main()
