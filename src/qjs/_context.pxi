@@ -519,9 +519,12 @@ cdef class Context:
             name = getattr(fn, "__name__", None)
             if not isinstance(name, str):
                 name = ""
-        if _is_async_callable(fn):
-            flags |= QJS_HOST_ASYNC
-        length, max_args = _arity(fn)
+        if flags & QJS_HOST_CONSOLE:
+            length, max_args = 0, -1
+        else:
+            if _is_async_callable(fn):
+                flags |= QJS_HOST_ASYNC
+            length, max_args = _arity(fn)
         ident = self._next_id
         self._next_id += 1
         self._host[ident] = fn
@@ -578,9 +581,26 @@ cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
     return d
 
 
+cdef object _FunctionType = _types.FunctionType
+cdef object _MethodType = _types.MethodType
+
+
 cdef tuple _arity(object fn):
     """(JS .length, most positional arguments fn takes or -1) for a host function."""
-    cdef int required = 0, most = 0
+    cdef int required = 0, most = 0, skip = 0
+    cdef type t = type(fn)
+    if t is _MethodType:
+        fn = fn.__func__
+        t = type(fn)
+        skip = 1
+    if t is _FunctionType:
+        code = fn.__code__
+        most = code.co_argcount - skip
+        defaults = fn.__defaults__
+        required = most - (len(defaults) if defaults else 0)
+        if required < 0:
+            required = 0
+        return (min(required, 255), -1 if code.co_flags & 0x04 else max(most, 0))
     try:
         sig = _inspect.signature(fn)
     except (TypeError, ValueError):

@@ -151,7 +151,53 @@ cdef object _array_to_py(Context c, JSContext *jctx, JSValueConst v, _Conv *st):
         st.depth -= 1
 
 
+DEF _FAST_PROPS = 32
+
+
 cdef object _plain_to_py(Context c, JSContext *jctx, JSValueConst v, _Conv *st):
+    cdef JSAtom atoms_buf[_FAST_PROPS]
+    cdef JSValue values_buf[_FAST_PROPS]
+    cdef JSAtom *atoms = atoms_buf
+    cdef JSValue *values = values_buf
+    cdef int n = qjs_plain_fast(jctx, v, atoms, values, _FAST_PROPS)
+    cdef int i = 0, need
+    cdef dict d
+    if n < -1:
+        need = -2 - n
+        atoms = <JSAtom *>malloc(need * sizeof(JSAtom))
+        values = <JSValue *>malloc(need * sizeof(JSValue))
+        if atoms == NULL or values == NULL:
+            free(atoms)
+            free(values)
+            raise MemoryError()
+        n = qjs_plain_fast(jctx, v, atoms, values, need)
+    try:
+        if n < 0:
+            return _plain_to_py_generic(c, jctx, v, st)
+        _conv_push(st, JS_VALUE_GET_PTR(v))
+        try:
+            _conv_count(st, n)
+            d = {}
+            while i < n:
+                key = qjs_atom_str(jctx, st.q, atoms[i])
+                d[key] = _to_py(c, jctx, values[i], st)
+                JS_FreeAtom(jctx, atoms[i])
+                JS_FreeValue(jctx, values[i])
+                i += 1
+            return d
+        finally:
+            st.depth -= 1
+    finally:
+        while i < n:  # what an exception left
+            JS_FreeAtom(jctx, atoms[i])
+            JS_FreeValue(jctx, values[i])
+            i += 1
+        if atoms != atoms_buf:
+            free(atoms)
+            free(values)
+
+
+cdef object _plain_to_py_generic(Context c, JSContext *jctx, JSValueConst v, _Conv *st):
     cdef JSPropertyEnum *tab = NULL
     cdef uint32_t length = 0, i
     cdef JSValue el
@@ -164,7 +210,7 @@ cdef object _plain_to_py(Context c, JSContext *jctx, JSValueConst v, _Conv *st):
             _conv_count(st, length)
             d = {}
             for i in range(length):
-                key = qjs_atom_to_py(jctx, tab[i].atom)
+                key = qjs_atom_str(jctx, st.q, tab[i].atom)
                 el = JS_GetProperty(jctx, v, tab[i].atom)
                 if JS_IsException(el):
                     raise c._js_error(jctx)
@@ -179,14 +225,29 @@ cdef object _plain_to_py(Context c, JSContext *jctx, JSValueConst v, _Conv *st):
         JS_FreePropertyEnum(jctx, tab, length)
 
 
+cdef extern from "Python.h":
+    int PyGC_Enable()
+    int PyGC_Disable()
+
+
 cdef object _convert(Context c, JSContext *jctx, JSValueConst v):
     """JS -> Python for one value (the entry point of the conversion)."""
     cdef _Conv st
     cdef int tag = JS_VALUE_GET_TAG(v)
+    cdef int gc_was_on
     if tag == JS_TAG_INT:
         return PyLong_FromLong(JS_VALUE_GET_INT(v))
     _conv_init(&st, c.runtime.q)
-    return _to_py(c, jctx, v, &st)
+    if tag != JS_TAG_OBJECT:
+        return _to_py(c, jctx, v, &st)
+    # Building many containers would trigger the cyclic GC over and over while
+    # nothing it could collect exists yet: pause it for the conversion.
+    gc_was_on = PyGC_Disable()
+    try:
+        return _to_py(c, jctx, v, &st)
+    finally:
+        if gc_was_on:
+            PyGC_Enable()
 
 
 # ----------------------------------------------------------------- Python -> JS

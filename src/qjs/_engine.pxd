@@ -116,6 +116,9 @@ cdef extern from "shim.h":
     int qjs_classify(JSContext *ctx, JSValueConst v)
     object qjs_string_to_py(JSContext *ctx, JSValueConst v)
     object qjs_atom_to_py(JSContext *ctx, JSAtom atom)
+    object qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
+    int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
+                       uint32_t cap)
     JSValue qjs_string_from_py(JSContext *ctx, object s)
     object qjs_bigint_to_py(JSContext *ctx, JSValueConst v)
     JSValue qjs_bigint_from_py(JSContext *ctx, object n)

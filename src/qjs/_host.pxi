@@ -5,22 +5,40 @@
 # GC sees every reference. When JS frees the function, its id is queued on the
 # context state and the table entry is dropped at the next prune.
 
+from cpython.ref cimport Py_XDECREF
+
+cdef extern from "Python.h":
+    object PyObject_Vectorcall(object callable, PyObject **args, size_t nargsf, PyObject *kwnames)
+
+DEF _STACK_ARGS = 8
+
 
 cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
                             JSValueConst *argv, qjs_hostref *h) noexcept:
     """Called by the C trampoline with the GIL held. Never raises."""
     cdef Context c = <Context>h.cs.context
     cdef _Conv st
-    cdef int i
-    cdef tuple args
+    cdef int i, done = 0
+    cdef PyObject *stack[_STACK_ARGS]
+    cdef PyObject **args = stack
     try:
         _conv_init(&st, h.q)
-        args = PyTuple_New(argc)
-        for i in range(argc):
-            a = _to_py(c, jctx, argv[i], &st)
-            Py_INCREF(a)
-            PyTuple_SET_ITEM(args, i, a)
-        result = (<object>h.callable)(*args)
+        if argc > _STACK_ARGS:
+            args = <PyObject **>malloc(argc * sizeof(PyObject *))
+            if args == NULL:
+                raise MemoryError()
+        try:
+            for i in range(argc):
+                a = _to_py(c, jctx, argv[i], &st)
+                Py_INCREF(a)
+                args[i] = <PyObject *>a
+                done += 1
+            result = PyObject_Vectorcall(<object>h.callable, args, <size_t>argc, NULL)
+        finally:
+            for i in range(done):
+                Py_XDECREF(args[i])
+            if args != stack:
+                free(args)
         if h.flags & QJS_HOST_ASYNC:
             return _host_async_result(c, jctx, result)
         _conv_init(&st, h.q)

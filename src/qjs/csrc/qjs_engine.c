@@ -344,9 +344,24 @@ void qjs_rt_decref(qjs_rt *q)
         qjs_rt_free(q);
 }
 
+/* GIL held. */
+static void qjs_atom_cache_clear(qjs_rt *q)
+{
+    int i;
+    for (i = 0; i < QJS_ATOM_CACHE; i++) {
+        qjs_atom_slot *slot = &q->atom_cache[i];
+        if (slot->str) {
+            Py_CLEAR(slot->str);
+            JS_FreeAtomRT(q->rt, slot->atom);
+            slot->atom = JS_ATOM_NULL;
+        }
+    }
+}
+
 void qjs_rt_close(qjs_rt *q)
 {
     qjs_drain_pending(q);
+    qjs_atom_cache_clear(q);
     JS_FreeRuntime(q->rt);
     q->rt = NULL;
     qjs_live_runtimes--;
@@ -908,6 +923,68 @@ PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom)
     if (__JS_AtomIsTaggedInt(atom))
         return PyUnicode_FromFormat("%u", (unsigned)__JS_AtomToUInt32(atom));
     return qjs_jsstring_to_py(rt->atom_array[atom]);
+}
+
+/* GIL held. A new reference to the str of a string atom, cached per runtime. */
+PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
+{
+    JSRuntime *rt = ctx->rt;
+    qjs_atom_slot *slot;
+    PyObject *str;
+    if (__JS_AtomIsTaggedInt(atom))
+        return PyUnicode_FromFormat("%u", (unsigned)__JS_AtomToUInt32(atom));
+    slot = &q->atom_cache[(atom * 2654435761u) >> 24];
+    if (slot->atom == atom && slot->str) {
+        Py_INCREF(slot->str);
+        return slot->str;
+    }
+    str = qjs_jsstring_to_py(rt->atom_array[atom]);
+    if (!str)
+        return NULL;
+    if (slot->str) {
+        Py_DECREF(slot->str);
+        JS_FreeAtomRT(rt, slot->atom);
+    }
+    slot->atom = JS_DupAtomRT(rt, atom);
+    slot->str = str;
+    Py_INCREF(str);
+    return str;
+}
+
+/* The own enumerable string-keyed properties of a plain object, read straight
+   from its shape when they are all data properties and none is an array index
+   (whose order JS defines differently). Atoms and values are duplicated into
+   the arrays. Returns the count, -1 when the generic path is needed, or
+   -2 - n when the arrays need room for n entries. Runs no JS. */
+int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
+                   uint32_t cap)
+{
+    JSObject *p = JS_VALUE_GET_OBJ(obj);
+    JSShape *sh = p->shape;
+    JSShapeProperty *prs = get_shape_prop(sh);
+    uint32_t i, n = 0, idx;
+    if ((uint32_t)sh->prop_count > cap)
+        return -2 - sh->prop_count;
+    for (i = 0; i < (uint32_t)sh->prop_count; i++, prs++) {
+        JSAtom a = prs->atom;
+        if (a == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE))
+            continue;
+        if (__JS_AtomIsTaggedInt(a) || JS_AtomIsArrayIndex(ctx, &idx, a) ||
+            (prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL) {
+            while (n > 0) {
+                n--;
+                JS_FreeAtom(ctx, atoms[n]);
+                JS_FreeValue(ctx, values[n]);
+            }
+            return -1;
+        }
+        if (JS_AtomGetKind(ctx, a) != JS_ATOM_KIND_STRING)
+            continue;
+        atoms[n] = JS_DupAtom(ctx, a);
+        values[n] = js_dup(p->prop[i].u.value);
+        n++;
+    }
+    return (int)n;
 }
 
 /* GIL held. JS_EXCEPTION with a Python exception set (encoding) or a JS

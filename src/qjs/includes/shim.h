@@ -61,6 +61,14 @@ typedef struct qjs_hostref {
     int max_args;             /* arguments beyond this are dropped, like JS does; -1: all */
 } qjs_hostref;
 
+/* A direct-mapped cache of property-name strings: keys come back to Python as
+   the same str objects, hashes already computed. Each slot holds its atom. */
+#define QJS_ATOM_CACHE 256
+typedef struct qjs_atom_slot {
+    JSAtom atom;
+    PyObject *str;
+} qjs_atom_slot;
+
 /* Per-runtime state: serialisation, deadline, interrupt, lazy GIL release. */
 typedef struct qjs_rt {
     JSRuntime *rt;
@@ -90,6 +98,7 @@ typedef struct qjs_rt {
     JSClassID token_class;    /* class of the tokens naming a host exception by id */
     uint64_t *dead_errors;    /* ids of host exceptions whose JS error was freed */
     size_t ndead_errors, capdead_errors;
+    qjs_atom_slot atom_cache[QJS_ATOM_CACHE];
 } qjs_rt;
 
 /* A context whose free was requested while another thread used the runtime. */
@@ -165,6 +174,9 @@ JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObj
 int qjs_classify(JSContext *ctx, JSValueConst v);
 PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v);
 PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom);
+PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom);
+int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
+                   uint32_t cap);
 JSValue qjs_string_from_py(JSContext *ctx, PyObject *s);
 PyObject *qjs_bigint_to_py(JSContext *ctx, JSValueConst v);
 JSValue qjs_bigint_from_py(JSContext *ctx, PyObject *n);
