@@ -74,3 +74,16 @@ def test_live_objects_counts_runtime_context_handle():
     assert after["runtimes"] == base["runtimes"]
     assert after["contexts"] == base["contexts"]
     assert after["handles"] == base["handles"]
+
+
+def test_distribution_version_matches_package_version():
+    """The version is single-sourced: the installed distribution's metadata (what
+    pyproject's dynamic version read from qjs/_version.py at build time) agrees with
+    qjs.__version__."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        dist_version = version("qjs")
+    except PackageNotFoundError:
+        pytest.skip("qjs is imported from a source tree that is not installed")
+    assert dist_version == qjs.__version__
