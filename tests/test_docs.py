@@ -9,7 +9,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 EXAMPLES = [
     (page.name, index, block)
     for page in sorted(DOCS.glob("*.md"))
-    for index, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text("utf-8"), re.S))
+    for index, block in enumerate(
+        re.findall(r"```python\n(.*?)```", page.read_text("utf-8"), re.DOTALL)
+    )
 ]
 
 
@@ -18,7 +20,8 @@ def test_docs_have_examples():
     assert len(EXAMPLES) >= 20
 
 
-@pytest.mark.parametrize(("page", "index", "block"), EXAMPLES,
-                         ids=[f"{page}[{index}]" for page, index, _ in EXAMPLES])
+@pytest.mark.parametrize(
+    ("page", "index", "block"), EXAMPLES, ids=[f"{page}[{index}]" for page, index, _ in EXAMPLES]
+)
 def test_docs_example(page, index, block):
     exec(compile(block, f"docs/{page}[python block {index}]", "exec"), {"__name__": "__docs__"})

@@ -24,9 +24,21 @@ def mypy(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run mypy from an empty directory (so no config or source tree is picked up):
     it sees qjs as installed, which needs the py.typed marker."""
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
-         "--config-file", os.devnull, *args],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--config-file",
+            os.devnull,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
 
 
@@ -37,8 +49,9 @@ def test_stubs_ship_with_the_package():
 
 def test_check_api_runs():
     """The typed example is real code: it runs against the extension."""
-    subprocess.run([sys.executable, str(TYPING / "check_api.py")], check=True, timeout=120,
-                   cwd=TYPING)
+    subprocess.run(
+        [sys.executable, str(TYPING / "check_api.py")], check=True, timeout=120, cwd=TYPING
+    )
 
 
 def test_mypy_strict_accepts_typical_use(tmp_path):
@@ -48,7 +61,8 @@ def test_mypy_strict_accepts_typical_use(tmp_path):
 
 def test_mypy_rejects_misuse(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text(textwrap.dedent("""
+    bad.write_text(
+        textwrap.dedent("""
         import qjs
         ctx = qjs.Context(memory_limit="64M")
         ctx.eval(b"1 + 1")
@@ -56,7 +70,8 @@ def test_mypy_rejects_misuse(tmp_path):
         h.resume(mode="nxt")
         rt: qjs.Runtime = ctx
         n: str = qjs.live_objects()
-    """))
+    """)
+    )
     r = mypy(tmp_path, "--strict", str(bad))
     assert r.returncode == 1
     for line in (3, 4, 6, 7, 8):
@@ -66,8 +81,17 @@ def test_mypy_rejects_misuse(tmp_path):
 def test_stubtest(tmp_path):
     """The stub and the compiled module agree (names, signatures, kinds)."""
     r = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "qjs._engine",
-         "--allowlist", str(TYPING / "stubtest-allowlist.txt")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mypy.stubtest",
+            "qjs._engine",
+            "--allowlist",
+            str(TYPING / "stubtest-allowlist.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert r.returncode == 0, r.stdout + r.stderr
