@@ -11,6 +11,7 @@ from qjs._engine import (
     Context,
     Handle,
     Runtime,
+    Script,
     live_objects,
 )
 from qjs._version import __version__
@@ -34,6 +35,7 @@ __all__ = [
     "Runtime",
     "Context",
     "Handle",
+    "Script",
     "live_objects",
     "Error",
     "JSError",

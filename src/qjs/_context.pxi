@@ -1,6 +1,7 @@
 # Context: one JSContext (a realm) in a Runtime; evaluation, globals, host functions.
 
 import functools as _functools
+import weakref as _weakref
 
 from qjs._format import default_console as _default_console
 
@@ -348,15 +349,20 @@ cdef class Context:
         """With the runtime entered: evaluate a module, settle its evaluation
         promise synchronously, return its namespace."""
         cdef Runtime rt = self.runtime
-        cdef JSValue compiled, promise, ns
-        cdef JSModuleDef *m
-        cdef JSContext *pctx
-        cdef int r
+        cdef JSValue compiled
         compiled = qjs_eval(rt.q, self.ctx, src, len(src), fname,
                             JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
         if JS_IsException(compiled):
             raise self._js_error(self.ctx)
-        m = <JSModuleDef *>JS_VALUE_GET_PTR(compiled)
+        return self._settle_module(compiled, <JSModuleDef *>JS_VALUE_GET_PTR(compiled))
+
+    cdef object _settle_module(self, JSValue compiled, JSModuleDef *m):
+        """Evaluate a compiled module (consumed), run jobs until its promise
+        settles, return its namespace as a dict."""
+        cdef Runtime rt = self.runtime
+        cdef JSValue promise, ns
+        cdef JSContext *pctx
+        cdef int r
         promise = qjs_eval_function(rt.q, self.ctx, compiled)
         if JS_IsException(promise):
             raise self._js_error(self.ctx)
@@ -370,6 +376,7 @@ cdef class Context:
                         raise err
             state = JS_PromiseState(self.ctx, promise)
             if state == JS_PROMISE_REJECTED:
+                JS_PromiseMarkAsHandled(self.ctx, promise)
                 JS_Throw(self.ctx, JS_PromiseResult(self.ctx, promise))
                 raise self._js_error(self.ctx)
             if state == JS_PROMISE_PENDING:
@@ -380,12 +387,111 @@ cdef class Context:
         ns = JS_GetModuleNamespace(self.ctx, m)
         if JS_IsException(ns):
             raise self._js_error(self.ctx)
-        if as_handle:
-            return self._handle(ns)
         try:
             return _namespace_to_dict(self, self.ctx, ns)
         finally:
             JS_FreeValue(self.ctx, ns)
+
+    # -- modules, scripts, snapshots -----------------------------------------------
+
+    def add_module(self, name, source):
+        """Register an ES module under ``name`` so that ``import ... from name``
+        finds it without asking the loader. It is compiled now (syntax errors
+        raise here) and evaluated when first imported."""
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef Runtime rt = self.runtime
+        cdef bytes src = _utf8(source)
+        cdef bytes fname = _utf8(name)
+        self._check()
+        rt._enter(&e, self._entry_timeout(_DEFAULT))
+        try:
+            self._check()
+            v = qjs_eval(rt.q, self.ctx, src, len(src), fname,
+                         JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY)
+            if JS_IsException(v):
+                raise self._js_error(self.ctx)
+            JS_FreeValue(self.ctx, v)  # the context keeps the module by name
+        finally:
+            rt._leave(&e)
+
+    def compile(self, code, *, filename="<script>", module=False):
+        """Compile without running: a :class:`qjs.Script` to ``run`` many times."""
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef Runtime rt = self.runtime
+        cdef bytes src = _utf8(code)
+        cdef bytes fname = _utf8(filename)
+        cdef Script script
+        self._check()
+        rt._enter(&e, self._entry_timeout(_DEFAULT))
+        try:
+            self._check()
+            v = qjs_eval(rt.q, self.ctx, src, len(src), fname,
+                         (JS_EVAL_TYPE_MODULE if module else JS_EVAL_TYPE_GLOBAL)
+                         | JS_EVAL_FLAG_COMPILE_ONLY)
+            if JS_IsException(v):
+                raise self._js_error(self.ctx)
+            try:
+                payload = _write_object(self, v, JS_WRITE_OBJ_BYTECODE)
+            except BaseException:
+                JS_FreeValue(self.ctx, v)
+                raise
+            script = _new_script(_wrap(_KIND_MODULE if module else _KIND_SCRIPT, payload),
+                                 bool(module))
+            script.filename = str(filename)
+            if module:
+                JS_FreeValue(self.ctx, v)  # a module instance runs once; run() reads a fresh one
+            else:
+                script._value = v
+                script._rt = rt
+                script._owner = _weakref.ref(self)
+            return script
+        finally:
+            rt._leave(&e)
+
+    def dumps(self, value):
+        """A snapshot of a JS value (a Handle, or anything convertible) as bytes:
+        plain objects, arrays, Map, Set, Date, RegExp, ArrayBuffer, typed arrays,
+        BigInt and primitives, with shared references and cycles kept. Functions
+        and symbols raise TypeError naming where they are (``value.a.b[3]``)."""
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef const char *why = NULL
+        cdef char *path = NULL
+        cdef Runtime rt = self.runtime
+        self._check()
+        rt._enter(&e, self._entry_timeout(_DEFAULT))
+        try:
+            self._check()
+            v = _to_js(self, self.ctx, value)
+            try:
+                if qjs_snapshot_check(self.ctx, v, &why, &path) < 0:
+                    where = (<bytes>path).decode("utf-8", "replace") if path != NULL else "value"
+                    PyMem_RawFree(path)
+                    raise TypeError(f"cannot snapshot {why.decode() if why != NULL else 'this'} "
+                                    f"at {where}")
+                return _wrap(_KIND_SNAPSHOT, _write_object(self, v, JS_WRITE_OBJ_REFERENCE))
+            finally:
+                JS_FreeValue(self.ctx, v)
+        finally:
+            rt._leave(&e)
+
+    def loads(self, data):
+        """Restore a :meth:`dumps` snapshot in this context, as a :class:`Handle`
+        (``.to_python()`` converts it). Malformed data raises ValueError."""
+        cdef qjs_entry e
+        cdef JSValue v
+        cdef Runtime rt = self.runtime
+        _, payload = _unwrap(data, (_KIND_SNAPSHOT,), "a qjs snapshot")
+        self._check()
+        rt._enter(&e, self._entry_timeout(_DEFAULT))
+        try:
+            self._check()
+            v = _read_object(self, payload, JS_READ_OBJ_REFERENCE, "the snapshot")
+            return self._handle(v)
+        finally:
+            rt._leave(&e)
 
     cdef object _run_result(self, JSContext *jctx, JSValue v):
         """Convert (and free) the result of a running section, or raise its exception."""

@@ -72,8 +72,15 @@ cdef extern from "shim.h":
 
     ctypedef void (*qjs_rejection_fn)(qjs_rt *q, JSContext *ctx, JSValueConst promise,
                                       JSValueConst reason, int is_handled) noexcept
+    ctypedef JSModuleDef *(*qjs_module_loader_fn)(JSContext *ctx, const char *name,
+                                                  qjs_rt *q) noexcept
+    ctypedef char *(*qjs_module_normalize_fn)(JSContext *ctx, const char *base, const char *name,
+                                              qjs_rt *q) noexcept
     void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
-                           qjs_rejection_fn rejection)
+                           qjs_rejection_fn rejection, qjs_module_loader_fn loader,
+                           qjs_module_normalize_fn normalize)
+    void qjs_set_module_loader(qjs_rt *q, int with_normalizer)
+    int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path)
     void qjs_track_rejections(qjs_rt *q, int on)
 
     qjs_rt *qjs_rt_new()
@@ -155,6 +162,8 @@ cdef class Runtime:
     cdef dict _tasks                    # in-flight host coroutines: Task -> _HostCall
     cdef dict _rejections               # promise address -> (context, reason Handle), not yet handled
     cdef Py_ssize_t _rejections_dropped # rejections beyond the cap, reported as a count
+    cdef object _module_loader          # callable(name) -> source str, or None: imports fail
+    cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
@@ -192,6 +201,19 @@ cdef class Context:
     cdef void _prune_host(self)
     cdef _install_console(self, writer)
     cdef object _eval_module(self, bytes src, bytes fname, bint as_handle)
+    cdef object _settle_module(self, JSValue compiled, JSModuleDef *m)
+
+
+cdef class Script:
+    cdef void _release(self)
+    cdef object _run_module(self, Context ctx)
+    cdef bytes _data                    # the serialized bytecode, with the project's header
+    cdef str filename
+    cdef bint module
+    cdef Runtime _rt                    # the runtime holding the live compiled value, if any
+    cdef JSValue _value                 # compiled function (global scripts); JS_UNDEFINED if none
+    cdef object _owner                  # weakref to the context (realm) _value belongs to
+    cdef object __weakref__
 
 
 cdef class Handle:

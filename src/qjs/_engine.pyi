@@ -19,6 +19,7 @@ _Console: TypeAlias = bool | Callable[..., object]
 #: A property key: a string, an array index, or a Handle on a JS symbol/key.
 _Key: TypeAlias = str | int | Handle
 _Mode: TypeAlias = Literal["next", "throw", "return"]
+_Bytes: TypeAlias = bytes | bytearray | memoryview
 _Timeout: TypeAlias = float | None
 
 QUICKJS_VERSION: str
@@ -30,7 +31,20 @@ def live_objects() -> dict[str, int]:
 
 @final
 class Runtime:
-    """One QuickJS runtime: a heap, a job queue, limits. Contexts live in it."""
+    """One QuickJS runtime: a heap, a job queue, limits. Contexts live in it.
+
+    Used by one thread at a time (others wait, with the GIL released); the GIL is
+    released while JS runs. Closing it closes its contexts and their handles.
+
+    Args:
+        memory_limit: heap limit in bytes; reaching it raises ``JSMemoryError``.
+        stack_limit: JS stack budget in bytes, always capped by the real stack of
+            the thread that enters JS; exceeding it raises ``JSStackOverflowError``.
+        timeout: default wall-clock limit in seconds for every entry into JS
+            (``JSTimeoutError``).
+
+    ``None`` means no limit.
+    """
 
     def __init__(
         self,
@@ -70,6 +84,19 @@ class Runtime:
     def set_interrupt_handler(self, handler: Callable[[], object] | None) -> None:
         """``handler()`` is called about every millisecond while JS runs; truthy stops JS."""
 
+    def set_module_loader(
+        self,
+        loader: Callable[[str], str | None] | None,
+        normalizer: Callable[[str, str], str] | None = None,
+    ) -> None:
+        """Decide what ``import`` may reach.
+
+        ``loader(name)`` returns a module's source (``None``: not found);
+        ``normalizer(base, name)`` turns an import specifier into a module name
+        (default: the engine's, resolving ``./`` and ``../`` against the importing
+        module's name). ``loader=None`` (the default): every ``import`` fails.
+        """
+
     def gc(self) -> None:
         """Run the JS cycle collector."""
 
@@ -95,7 +122,19 @@ class Runtime:
 
 @final
 class Context:
-    """One JS realm: its own globals, in a Runtime."""
+    """One JS realm: its own globals, in a Runtime.
+
+    Args:
+        runtime: the runtime to live in; without one the context owns a fresh
+            runtime (configured by ``memory_limit``/``stack_limit``/``timeout``)
+            and closes it with itself.
+        memory_limit: the owned runtime's heap limit in bytes.
+        stack_limit: the owned runtime's JS stack budget in bytes.
+        timeout: this context's default timeout in seconds (over the runtime's).
+        console: by default ``console.log`` & co. write to ``sys.stdout`` and
+            ``sys.stderr``; a callable receives ``(level, *args)``; ``False``
+            leaves ``console`` out.
+    """
 
     def __init__(
         self,
@@ -135,15 +174,46 @@ class Context:
     def eval(
         self, code: str, *, filename: str = "<eval>", module: bool = False, timeout: _Timeout = ...
     ) -> Any:
-        """Evaluate ``code``; its completion value (a module: its namespace) converted."""
+        """Evaluate ``code`` and return its completion value converted to Python.
 
-    def eval_handle(self, code: str, *, filename: str = "<eval>", timeout: _Timeout = ...) -> Handle:
+        ``module=True`` evaluates an ES module and returns its namespace as a dict.
+        ``timeout`` (seconds, ``None`` for none) defaults to the context's, then
+        the runtime's.
+        """
+
+    def eval_handle(
+        self, code: str, *, filename: str = "<eval>", timeout: _Timeout = ...
+    ) -> Handle:
         """Like eval, but return the completion value as a Handle."""
 
     async def eval_async(
         self, code: str, *, filename: str = "<eval>", module: bool = False, timeout: _Timeout = ...
     ) -> Any:
-        """Evaluate ``code`` allowing top-level ``await``, driving jobs on asyncio."""
+        """Evaluate ``code`` allowing top-level ``await``; a coroutine.
+
+        Jobs and ``async def`` host functions are driven on the running asyncio
+        loop until the result settles; ``timeout`` bounds the whole await. A
+        promise that can no longer settle raises ``DeadlockError``.
+        """
+
+    def add_module(self, name: str, source: str) -> None:
+        """Register an ES module under ``name`` for ``import`` to find without the
+        loader. Compiled now (syntax errors raise here), evaluated when first imported."""
+
+    def compile(self, code: str, *, filename: str = "<script>", module: bool = False) -> Script:
+        """Compile without running: a Script to ``run`` many times."""
+
+    def dumps(self, value: Any) -> bytes:
+        """A snapshot of a JS value (a Handle, or anything convertible) as bytes.
+
+        Plain objects, arrays, Map, Set, Date, RegExp, ArrayBuffer, typed arrays,
+        BigInt and primitives, with shared references and cycles kept. Functions
+        and symbols raise TypeError naming where they are.
+        """
+
+    def loads(self, data: _Bytes) -> Handle:
+        """Restore a ``dumps`` snapshot in this context, as a Handle.
+        Malformed data raises ValueError."""
 
     @property
     def on_unhandled_rejection(self) -> Callable[[Any], object] | None:
@@ -156,13 +226,25 @@ class Context:
         """A Handle on the global object."""
 
     @overload
-    def function(self, fn: _F, *, name: str | None = None) -> _F: ...
+    def function(self, fn: _F, *, name: str | None = None) -> _F:
+        """Expose a Python callable as a global JS function (a decorator).
+
+        ``@ctx.function`` uses ``fn.__name__``; ``@ctx.function(name="x")`` another
+        name. ``async def`` functions return a Promise in JS. Returns ``fn``.
+        """
+
     @overload
     def function(self, fn: None = None, *, name: str | None = None) -> Callable[[_F], _F]: ...
 
 @final
 class Handle:
-    """A live, owned reference to one JS value in one context."""
+    """A live, owned reference to one JS value in one context.
+
+    Made by the library (``Context.eval_handle``, ``Context.globals``, any value
+    without a Python equivalent). Freed by ``dispose()``, by ``with``, when
+    garbage collected, or when its context closes; using it afterwards raises
+    ``ClosedError``.
+    """
 
     def __init__(self) -> None: ...
     def dispose(self) -> None:
@@ -219,7 +301,12 @@ class Handle:
 
     # generators and iterators
     def resume(self, value: Any = None, *, mode: _Mode = "next") -> tuple[bool, Any]:
-        """One step of a JS generator or iterator: ``(done, value)``."""
+        """One step of a JS generator or iterator: ``(done, value)``.
+
+        ``mode`` is ``"next"``, ``"throw"`` (``value`` is thrown into the generator;
+        a Python exception becomes a JS Error) or ``"return"``. On the last step
+        ``value`` is the generator's return value.
+        """
 
     def resume_async(
         self, value: Any = None, *, mode: _Mode = "next"
@@ -239,7 +326,9 @@ class Handle:
         tb: TracebackType | None = None,
     ) -> Any: ...
     @overload
-    def throw(self, typ: BaseException, val: None = None, tb: TracebackType | None = None) -> Any: ...
+    def throw(
+        self, typ: BaseException, val: None = None, tb: TracebackType | None = None
+    ) -> Any: ...
     def close(self) -> None:
         """Like ``generator.close``: run the generator's ``finally`` blocks."""
 
@@ -261,3 +350,35 @@ class Handle:
     ) -> Coroutine[Any, Any, Any]: ...
     def aclose(self) -> Coroutine[Any, Any, None]:
         """Like ``async_generator.aclose``."""
+
+@final
+class Script:
+    """Code compiled once (``Context.compile``), run many times without re-parsing.
+
+    ``script.run(ctx)`` runs it in any context. ``to_bytes()`` and
+    ``Script.from_bytes(rt, data)`` keep compiled code in a cache you trust (scripts
+    pickle the same way). Bytecode must only ever come from your own ``to_bytes``:
+    the engine does not defend against hostile bytecode. Data without qjs's header,
+    from another engine version, or damaged raises ValueError.
+    """
+
+    def __init__(self) -> None: ...
+    @property
+    def filename(self) -> str:
+        """The filename given to ``compile``."""
+
+    @property
+    def module(self) -> bool:
+        """True for an ES module (``run`` returns its namespace)."""
+
+    def to_bytes(self) -> bytes:
+        """The compiled code with qjs's header (engine version, digest)."""
+
+    @staticmethod
+    def from_bytes(runtime: Runtime | None, data: _Bytes) -> Script:
+        """A Script from ``to_bytes()`` output; ``runtime`` is where it will mostly run."""
+
+    def run(self, ctx: Context, *, timeout: _Timeout = ...) -> Any:
+        """Run in ``ctx``; returns the completion value (a module: its namespace dict)."""
+
+    def __reduce__(self) -> Any: ...

@@ -63,5 +63,7 @@ include "_runtime.pxi"
 include "_context.pxi"
 include "_handle.pxi"
 include "_host.pxi"
+include "_script.pxi"
 
-qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback)
+qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
+                  _normalize_module)

@@ -223,6 +223,24 @@ cdef class Runtime:
         self._interrupt_handler = handler
         self.q.py_handler = <PyObject *>handler if handler is not None else NULL
 
+    def set_module_loader(self, loader, normalizer=None):
+        """Decide what ``import`` may reach.
+
+        ``loader(name) -> str`` returns a module's source (``None``: not found);
+        ``normalizer(base, name) -> str`` turns an import specifier into a module
+        name (default: the engine's, which resolves ``./`` and ``../`` against
+        the importing module's name). ``loader=None``: every ``import`` and
+        ``import()`` fails with a clear error (the default).
+        """
+        if loader is not None and not callable(loader):
+            raise TypeError("the module loader must be callable or None")
+        if normalizer is not None and not callable(normalizer):
+            raise TypeError("the module normalizer must be callable or None")
+        self._check()
+        self._module_loader = loader
+        self._module_normalizer = normalizer
+        qjs_set_module_loader(self.q, normalizer is not None)
+
     def gc(self):
         """Run the JS cycle collector."""
         cdef qjs_entry e

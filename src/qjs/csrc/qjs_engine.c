@@ -66,14 +66,19 @@ Py_ssize_t qjs_live_runtimes = 0, qjs_live_contexts = 0, qjs_live_handles = 0;
 static qjs_host_dispatch_fn qjs_host_dispatch = NULL;
 static qjs_py_interrupt_fn qjs_py_interrupt = NULL;
 static qjs_rejection_fn qjs_rejection = NULL;
+static qjs_module_loader_fn qjs_module_loader = NULL;
+static qjs_module_normalize_fn qjs_module_normalize = NULL;
 static unsigned long qjs_main_thread = 0;
 
 void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
-                       qjs_rejection_fn rejection)
+                       qjs_rejection_fn rejection, qjs_module_loader_fn loader,
+                       qjs_module_normalize_fn normalize)
 {
     qjs_host_dispatch = host;
     qjs_py_interrupt = interrupt;
     qjs_rejection = rejection;
+    qjs_module_loader = loader;
+    qjs_module_normalize = normalize;
     qjs_main_thread = PyThread_get_thread_ident();
 }
 
@@ -292,6 +297,7 @@ JSValue qjs_iterator_result(JSContext *ctx, JSValue value, int done)
 /* --------------------------------------------------------------- the runtime */
 
 static void qjs_rt_free(qjs_rt *q);
+static JSModuleDef *qjs_loader_trampoline(JSContext *ctx, const char *name, void *opaque);
 
 qjs_rt *qjs_rt_new(void)
 {
@@ -307,6 +313,7 @@ qjs_rt *qjs_rt_new(void)
     }
     JS_SetRuntimeOpaque(q->rt, q);
     JS_SetInterruptHandler(q->rt, qjs_interrupt_handler, q);
+    JS_SetModuleLoaderFunc(q->rt, NULL, qjs_loader_trampoline, q);
     {
         JSClassDef def = { .class_name = "HostErrorToken", .finalizer = qjs_token_finalizer };
         JS_NewClassID(q->rt, &q->token_class);
@@ -669,6 +676,223 @@ static void qjs_rejection_tracker(JSContext *ctx, JSValueConst promise, JSValueC
 void qjs_track_rejections(qjs_rt *q, int on)
 {
     JS_SetHostPromiseRejectionTracker(q->rt, on ? qjs_rejection_tracker : NULL, q);
+}
+
+/* ------------------------------------------------------------------ modules */
+
+static JSModuleDef *qjs_loader_trampoline(JSContext *ctx, const char *name, void *opaque)
+{
+    qjs_rt *q = opaque;
+    JSModuleDef *m;
+    int prev = q->may_release;
+    qjs_hold_gil(q);
+    q->may_release = 0;
+    m = qjs_module_loader(ctx, name, q);
+    q->may_release = prev;
+    return m;
+}
+
+static char *qjs_normalize_trampoline(JSContext *ctx, const char *base, const char *name,
+                                      void *opaque)
+{
+    qjs_rt *q = opaque;
+    char *r;
+    int prev = q->may_release;
+    qjs_hold_gil(q);
+    q->may_release = 0;
+    r = qjs_module_normalize(ctx, base, name, q);
+    q->may_release = prev;
+    return r;
+}
+
+void qjs_set_module_loader(qjs_rt *q, int with_normalizer)
+{
+    JS_SetModuleLoaderFunc(q->rt, with_normalizer ? qjs_normalize_trampoline : NULL,
+                           qjs_loader_trampoline, q);
+}
+
+/* ---------------------------------------------------------------- snapshots */
+
+typedef struct qjs_snap {
+    JSContext *ctx;
+    JSObjectList seen;
+    DynBuf path;
+    const char *why;
+    int depth;
+} qjs_snap;
+
+static void qjs_snap_key(qjs_snap *s, JSAtom atom)
+{
+    const char *k;
+    size_t i, n;
+    int ident;
+    if (__JS_AtomIsTaggedInt(atom)) {
+        dbuf_printf(&s->path, "[%u]", (unsigned)__JS_AtomToUInt32(atom));
+        return;
+    }
+    k = JS_AtomToCStringLen(s->ctx, &n, atom);
+    if (!k) {
+        JS_FreeValue(s->ctx, JS_GetException(s->ctx));
+        dbuf_printf(&s->path, "[?]");
+        return;
+    }
+    ident = n > 0 && !(k[0] >= '0' && k[0] <= '9');
+    for (i = 0; i < n && ident; i++) {
+        char c = k[i];
+        ident = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '$';
+    }
+    if (ident)
+        dbuf_printf(&s->path, ".%s", k);
+    else
+        dbuf_printf(&s->path, "[\"%s\"]", k);
+    JS_FreeCString(s->ctx, k);
+}
+
+static int qjs_snap_walk(qjs_snap *s, JSValueConst v);
+
+static int qjs_snap_props(qjs_snap *s, JSObject *p)
+{
+    JSShape *sh = p->shape;
+    JSShapeProperty *prs = get_shape_prop(sh);
+    uint32_t i;
+    for (i = 0; i < (uint32_t)sh->prop_count; i++, prs++) {
+        size_t mark = s->path.size;
+        JSAtom a = prs->atom;
+        if (a == JS_ATOM_NULL || !(prs->flags & JS_PROP_ENUMERABLE))
+            continue;
+        if (p->class_id == JS_CLASS_ARRAY && a == JS_ATOM_length)
+            continue;
+        qjs_snap_key(s, a);
+        if (JS_AtomGetKind(s->ctx, a) == JS_ATOM_KIND_SYMBOL) {
+            s->why = "a symbol-keyed property";
+            return -1;
+        }
+        if ((prs->flags & JS_PROP_TMASK) != JS_PROP_NORMAL) {
+            s->why = "an accessor property";
+            return -1;
+        }
+        if (qjs_snap_walk(s, p->prop[i].u.value))
+            return -1;
+        s->path.size = mark;
+    }
+    return 0;
+}
+
+static int qjs_snap_walk(qjs_snap *s, JSValueConst v)
+{
+    JSObject *p;
+    int r = 0;
+    switch (JS_VALUE_GET_TAG(v)) {
+    case JS_TAG_SYMBOL:
+        s->why = "a symbol";
+        return -1;
+    case JS_TAG_OBJECT:
+        break;
+    default:
+        return 0;
+    }
+    p = JS_VALUE_GET_OBJ(v);
+    if (js_object_list_find(s->ctx, &s->seen, p) >= 0)
+        return 0;
+    if (js_object_list_add(s->ctx, &s->seen, p)) {
+        JS_FreeValue(s->ctx, JS_GetException(s->ctx));
+        s->why = "more objects than memory allows";
+        return -1;
+    }
+    if (++s->depth > 4096) {
+        s->why = "nesting deeper than 4096 levels";
+        return -1;
+    }
+    switch (p->class_id) {
+    case JS_CLASS_ARRAY:
+        if (p->fast_array) {
+            uint32_t i;
+            for (i = 0; i < p->u.array.count; i++) {
+                size_t mark = s->path.size;
+                dbuf_printf(&s->path, "[%u]", i);
+                if (qjs_snap_walk(s, p->u.array.u.values[i]))
+                    return -1;
+                s->path.size = mark;
+            }
+        }
+        r = qjs_snap_props(s, p);
+        break;
+    case JS_CLASS_OBJECT:
+        r = qjs_snap_props(s, p);
+        break;
+    case JS_CLASS_DATE:
+    case JS_CLASS_REGEXP:
+    case JS_CLASS_NUMBER:
+    case JS_CLASS_STRING:
+    case JS_CLASS_BOOLEAN:
+    case JS_CLASS_BIG_INT:
+    case JS_CLASS_ARRAY_BUFFER:
+        break;
+    case JS_CLASS_MAP:
+    case JS_CLASS_SET: {
+        struct list_head *el;
+        uint32_t n = 0;
+        int is_map = p->class_id == JS_CLASS_MAP;
+        list_for_each(el, &p->u.map_state->records) {
+            JSMapRecord *mr = list_entry(el, JSMapRecord, link);
+            size_t mark = s->path.size;
+            if (mr->empty)
+                continue;
+            dbuf_printf(&s->path, is_map ? "<Map key %u>" : "<Set item %u>", n);
+            if (qjs_snap_walk(s, mr->key))
+                return -1;
+            s->path.size = mark;
+            if (is_map) {
+                dbuf_printf(&s->path, "<Map value %u>", n);
+                if (qjs_snap_walk(s, mr->value))
+                    return -1;
+                s->path.size = mark;
+            }
+            n++;
+        }
+        break;
+    }
+    default:
+        if (is_typed_array(p->class_id))
+            break;
+        if (JS_IsFunction(s->ctx, v))
+            s->why = "a function";
+        else if (p->class_id == JS_CLASS_PROXY)
+            s->why = "a Proxy";
+        else
+            s->why = "an object of an unsupported class (only plain objects, arrays, Map, "
+                     "Set, Date, RegExp, ArrayBuffer, typed arrays and primitive wrappers)";
+        r = -1;
+        break;
+    }
+    s->depth--;
+    return r;
+}
+
+int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path)
+{
+    qjs_snap s;
+    int r;
+    memset(&s, 0, sizeof(s));
+    s.ctx = ctx;
+    dbuf_init(&s.path);
+    dbuf_printf(&s.path, "value");
+    r = qjs_snap_walk(&s, v);
+    js_object_list_end(ctx, &s.seen);
+    *why = s.why;
+    *path = NULL;
+    if (r) {
+        size_t n = s.path.size;
+        char *out = PyMem_RawMalloc(n + 1);
+        if (out) {
+            memcpy(out, s.path.buf, n);
+            out[n] = '\0';
+        }
+        *path = out;
+    }
+    dbuf_free(&s.path);
+    return r;
 }
 
 /* ------------------------------------------------------------------- errors */

@@ -144,6 +144,7 @@ cdef extern from "quickjs.h" nogil:
     JSValue JS_ThrowRangeError(JSContext *ctx, const char *fmt, ...)
     JSValue JS_ThrowInternalError(JSContext *ctx, const char *fmt, ...)
     JSValue JS_ThrowOutOfMemory(JSContext *ctx)
+    void js_free(JSContext *ctx, void *ptr)
     void JS_FreeValue(JSContext *ctx, JSValue v)
     void JS_FreeValueRT(JSRuntime *rt, JSValue v)
     JSValue JS_DupValue(JSContext *ctx, JSValueConst v)
@@ -225,8 +226,19 @@ cdef extern from "quickjs.h" nogil:
     ctypedef struct JSModuleDef:
         pass
     JSValue JS_GetModuleNamespace(JSContext *ctx, JSModuleDef *m)
+    void *js_malloc(JSContext *ctx, size_t size)
 
     bint JS_IsJobPending(JSRuntime *rt)
     int JS_ExecutePendingJob(JSRuntime *rt, JSContext **pctx)
+
+    enum:
+        JS_WRITE_OBJ_BYTECODE
+        JS_WRITE_OBJ_REFERENCE
+        JS_READ_OBJ_BYTECODE
+        JS_READ_OBJ_REFERENCE
+    uint8_t *JS_WriteObject(JSContext *ctx, size_t *psize, JSValueConst obj, int flags)
+    JSValue JS_ReadObject(JSContext *ctx, const uint8_t *buf, size_t buf_len, int flags)
+    JSValue JS_EvalFunction(JSContext *ctx, JSValue fun_obj)
+    int JS_ResolveModule(JSContext *ctx, JSValueConst obj)
 
     const char *JS_GetVersion()

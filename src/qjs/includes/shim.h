@@ -123,8 +123,20 @@ typedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what);
 typedef void (*qjs_rejection_fn)(qjs_rt *q, JSContext *ctx, JSValueConst promise,
                                  JSValueConst reason, int is_handled);
 
+typedef JSModuleDef *(*qjs_module_loader_fn)(JSContext *ctx, const char *name, qjs_rt *q);
+typedef char *(*qjs_module_normalize_fn)(JSContext *ctx, const char *base, const char *name,
+                                         qjs_rt *q);
+
 void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
-                       qjs_rejection_fn rejection);
+                       qjs_rejection_fn rejection, qjs_module_loader_fn loader,
+                       qjs_module_normalize_fn normalize);
+/* install the Python loader (always: without one, imports fail clearly) and
+   optionally the Python normalizer (else the engine's default) */
+void qjs_set_module_loader(qjs_rt *q, int with_normalizer);
+
+/* snapshots: 0 if `v` can be saved; else -1 with *why and the path (a
+   NUL-terminated string owned by the caller, free with PyMem_RawFree) */
+int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path);
 void qjs_track_rejections(qjs_rt *q, int on);
 
 /* runtime */
