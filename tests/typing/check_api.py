@@ -124,6 +124,38 @@ def values_and_handles() -> None:
         assert gen4.throw(KeyError, "k") == "'k'"
 
 
+def modules_and_scripts() -> None:
+    sources = {"lib/util.js": "export const twice = x => 2 * x"}
+    with qjs.Runtime() as rt:
+        rt.set_module_loader(sources.get)
+        rt.set_module_loader(lambda name: sources.get(name), lambda base, name: name)
+        rt.set_module_loader(None)
+        rt.set_module_loader(sources.get)
+        ctx = rt.new_context()
+        ctx.add_module("config", "export default 3")
+        ns = ctx.eval(
+            "import n from 'config'; import {twice} from 'lib/util.js'; export const r = twice(n)",
+            module=True,
+        )
+        assert ns == {"r": 6}
+
+        script = ctx.compile("40 + 2", filename="answer.js")
+        assert_type(script, qjs.Script)
+        assert (
+            script.run(ctx, timeout=1.0) == 42
+            and not script.module
+            and script.filename == "answer.js"
+        )
+        cached: bytes = script.to_bytes()
+        assert qjs.Script.from_bytes(rt, cached).run(ctx) == 42
+        assert qjs.Script.from_bytes(None, bytearray(cached)).run(ctx) == 42
+
+        snapshot: bytes = ctx.dumps({"a": [1, 2]})
+        restored = ctx.loads(snapshot)
+        assert_type(restored, qjs.Handle)
+        assert restored.to_python() == {"a": [1, 2]}
+
+
 async def asynchronous() -> None:
     ctx = qjs.Context(timeout=5.0)
 
@@ -158,6 +190,7 @@ async def asynchronous() -> None:
 def main() -> None:
     limits_and_errors()
     values_and_handles()
+    modules_and_scripts()
     asyncio.run(asynchronous())
     counts: dict[str, int] = qjs.live_objects()
     assert counts["runtimes"] >= 0
