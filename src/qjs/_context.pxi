@@ -78,6 +78,8 @@ cdef class Context:
                     raise self._js_error(jctx)
                 rt.q.atom_private = JS_ValueToAtom(jctx, sym)
                 JS_FreeValue(jctx, sym)
+            if qjs_lockdown(jctx) < 0:
+                raise self._js_error(jctx)
             if console is not False:
                 writer = _default_console if console is _DEFAULT or console is True else console
                 self._install_console(writer)

@@ -105,6 +105,7 @@ cdef extern from "shim.h":
     JSValue qjs_eval_function(qjs_rt *q, JSContext *ctx, JSValue fun)
     int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx)
 
+    int qjs_lockdown(JSContext *ctx)
     JSValue qjs_throw_interrupted(JSContext *ctx)
     int qjs_is_uncatchable(JSValueConst v)
     int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)

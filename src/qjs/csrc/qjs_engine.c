@@ -897,6 +897,22 @@ int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **
 
 /* ------------------------------------------------------------------- errors */
 
+int qjs_lockdown(JSContext *ctx)
+{
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue error = JS_GetPropertyStr(ctx, global, "Error");
+    int r = -1;
+    JS_FreeValue(ctx, global);
+    if (JS_IsException(error))
+        return -1;
+    /* flags 0: not writable, not configurable, not enumerable */
+    if (JS_DefinePropertyValueStr(ctx, error, "prepareStackTrace", JS_UNDEFINED,
+                                  JS_PROP_THROW) >= 0)
+        r = 0;
+    JS_FreeValue(ctx, error);
+    return r;
+}
+
 JSValue qjs_throw_interrupted(JSContext *ctx)
 {
     JS_ThrowInterrupted(ctx);

@@ -170,6 +170,11 @@ int qjs_is_uncatchable(JSValueConst v);
 int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc);
 int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 
+/* At context creation, before any user code: Error.prepareStackTrace becomes a
+   frozen undefined, so user JS never runs inside the engine's error paths and
+   CallSite objects (getFunction) never reach it. -1 with a JS exception. */
+int qjs_lockdown(JSContext *ctx);
+
 /* host exceptions: a token object naming one by id; freeing it queues the id */
 JSValue qjs_new_error_token(JSContext *ctx, qjs_rt *q, uint64_t id);
 int qjs_error_token_id(qjs_rt *q, JSValueConst token, uint64_t *id);
