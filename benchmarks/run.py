@@ -247,6 +247,8 @@ def cell(summary, workload):
             parts.append(f"{fmt(rss)} RSS")
         return " / ".join(parts) or "n/a"
     txt = fmt(value(summary))
+    if workload == "threads" and value(summary, "process_speedup") is not None:
+        txt += f" (2 procs: {fmt(value(summary, 'process_speedup'))})"
     if summary.get("rounds_failed"):
         txt += f" ({summary['rounds_failed']} round(s) failed)"
     return txt
@@ -448,7 +450,10 @@ each round a fresh subprocess per binding, bindings interleaved; medians).
 speed-up for `threads`; lowest RSS per context for `idle_context_memory`, whose goal is on
 qjs's engine-side `malloc_size` per context); "met" judges the goal on it. "qjs / best
 QuickJS peer" leaves out mini-racer (V8, a JIT: `compute` against it measures JIT vs
-interpreter, not the binding). "n/a" cells say why a binding has no number.
+interpreter, not the binding). For `threads`, "(2 procs: x)" is the speed-up of the same
+work in 2 processes at the same moment: the parallelism the machine actually offered (about 2
+on an idle 2-core machine; near 1 when other jobs occupy the cores, and then no thread
+speed-up can show). "n/a" cells say why a binding has no number.
 See README.md for what each workload measures and how each peer is driven.
 
 ## Details (median over rounds, spread = (max − min) / median of the round medians)

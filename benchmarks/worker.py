@@ -124,8 +124,11 @@ class Base:
             vals.append(body(n) * scale)
         return {"metrics": {unit: vals}, "primary": unit, "info": dict(info or {}, ops=n)}
 
-    def threads_common(self, reps: int, make_runner):
-        """make_runner() -> (setup_in_thread, run_compute). Speed-up = 2*T1/T2."""
+    def run_threads(self, reps):
+        """Speed-up = 2 * T(1 thread) / wall T(2 threads), each thread with its own context.
+        Also measured, as a control for a busy machine: the same with 2 processes
+        (`process_speedup`), i.e. the parallelism the machine offered at that moment."""
+        make_runner = self.make_runner
 
         def single(m: int) -> float:
             setup, run = make_runner()
@@ -165,10 +168,31 @@ class Base:
                 raise errors[0]
             return wall
 
+        def dual_procs(m: int):
+            import multiprocessing as mp  # noqa: PLC0415
+
+            mpc = mp.get_context("spawn")
+            barrier = mpc.Barrier(3)
+            procs = [mpc.Process(target=_proc_compute, args=(self.binding, m, barrier))
+                     for _ in range(2)]
+            for p in procs:
+                p.start()
+            try:
+                barrier.wait(timeout=120)
+            except threading.BrokenBarrierError:
+                for p in procs:
+                    p.kill()
+                return None
+            t0 = time.perf_counter()
+            for p in procs:
+                p.join()
+            wall = time.perf_counter() - t0
+            return wall if all(p.exitcode == 0 for p in procs) else None
+
         # calibrate: at least ~0.3 s of work per thread per measurement
         one = single(1)
         m = max(1, math.ceil(0.3 / max(one, 1e-6)))
-        speedups, t1s, t2s = [], [], []
+        speedups, t1s, t2s, psp = [], [], [], []
         for _ in range(reps):
             gc.collect()
             t1 = single(m)
@@ -176,11 +200,23 @@ class Base:
             t1s.append(t1 / m * 1e3)
             t2s.append(t2 / m * 1e3)
             speedups.append(2 * t1 / t2)
-        return {
-            "metrics": {"speedup": speedups, "single_ms": t1s, "dual_wall_ms": t2s},
-            "primary": "speedup",
-            "info": {"computes_per_thread": m},
-        }
+            tp = dual_procs(m)
+            if tp:
+                psp.append(2 * t1 / tp)
+        metrics = {"speedup": speedups, "single_ms": t1s, "dual_wall_ms": t2s}
+        if psp:
+            metrics["process_speedup"] = psp
+        return {"metrics": metrics, "primary": "speedup", "info": {"computes_per_thread": m}}
+
+
+def _proc_compute(binding, m, barrier):
+    """Child process of the 2-process control in Base.run_threads."""
+    adapter = ADAPTERS[binding](binding)
+    setup, run = adapter.make_runner()
+    state = setup()
+    barrier.wait()
+    for _ in range(m):
+        run(state)
 
 
 # ----------------------------------------------------------------------------- qjs ---
@@ -285,19 +321,16 @@ class QjsAdapter(Base):
 
         return self.per_op(reps, body, 1, scale=1e3, unit="ms_per_op")
 
-    def run_threads(self, reps):
+    def make_runner(self):
         qjs = self.qjs
 
-        def make_runner():
-            def setup():
-                return qjs.Context()
+        def setup():
+            return qjs.Context()
 
-            def run(ctx):
-                check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+        def run(ctx):
+            check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
 
-            return setup, run
-
-        return self.threads_common(reps, make_runner)
+        return setup, run
 
     def run_await_py_coroutine(self, reps):
         ctx = self.qjs.Context()
@@ -465,19 +498,16 @@ class PetterSAdapter(Base):
 
         return self.per_op(reps, body, 1, scale=1e3, unit="ms_per_op")
 
-    def run_threads(self, reps):
+    def make_runner(self):
         Context = self.q.Context
 
-        def make_runner():
-            def setup():
-                return Context()
+        def setup():
+            return Context()
 
-            def run(ctx):
-                check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+        def run(ctx):
+            check(ctx.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
 
-            return setup, run
-
-        return self.threads_common(reps, make_runner)
+        return setup, run
 
     def run_await_py_coroutine(self, reps):
         raise NotAvailable("no async host functions")
@@ -622,20 +652,17 @@ class MiniRacerAdapter(Base):
 
         return self._in_loop(go)
 
-    def run_threads(self, reps):
+    def make_runner(self):
         MiniRacer = self.m.MiniRacer
+        # each thread: its own MiniRacer on a private loop thread (the default mode)
 
-        def make_runner():
-            # each thread: its own MiniRacer on a private loop thread (the default mode)
-            def setup():
-                return MiniRacer()
+        def setup():
+            return MiniRacer()
 
-            def run(mr):
-                check(mr.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
+        def run(mr):
+            check(mr.eval("{" + COMPUTE + "}"), COMPUTE_RESULT, "compute")
 
-            return setup, run
-
-        return self.threads_common(reps, make_runner)
+        return setup, run
 
     def run_await_py_coroutine(self, reps):
         calls = 0
