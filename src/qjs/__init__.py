@@ -5,6 +5,7 @@ promises on asyncio, generators stepped from Python, memory/stack/time limits.
 """
 
 from qjs._engine import (
+    DEBUG_BUILD,
     MAX_DEPTH,
     MAX_NODES,
     QUICKJS_VERSION,
@@ -30,6 +31,7 @@ from qjs.errors import (
 __all__ = [
     "__version__",
     "QUICKJS_VERSION",
+    "DEBUG_BUILD",
     "MAX_DEPTH",
     "MAX_NODES",
     "Runtime",

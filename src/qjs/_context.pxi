@@ -10,6 +10,22 @@ cdef inline bytes _utf8(str s):
     return s.encode("utf-8", "surrogatepass")
 
 
+cdef const char *_utf8_view(object s, Py_ssize_t *n, list keep) except NULL:
+    """UTF-8 of a str without a copy when it has one cached (lone surrogates
+    need a copy: it is appended to `keep` to live as long as the caller's)."""
+    cdef bytes b
+    if type(s) is not str:
+        if not isinstance(s, str):
+            raise TypeError(f"expected str, not {type(s).__name__!r}")
+    try:
+        return PyUnicode_AsUTF8AndSize(s, n)
+    except UnicodeEncodeError:
+        b = _utf8(s)
+        keep.append(b)
+        n[0] = len(b)
+        return <const char *>b
+
+
 @cython.no_gc_clear
 cdef class Context:
     """One JS realm: its own globals, in a :class:`Runtime`.
@@ -231,15 +247,17 @@ cdef class Context:
         cdef JSValue v
         cdef double t = self._entry_timeout(timeout)
         cdef Runtime rt = self.runtime
-        cdef bytes src = _utf8(code)
-        cdef bytes fname = _utf8(filename)
+        cdef Py_ssize_t n, fn
+        cdef list keep = []
+        cdef const char *src = _utf8_view(code, &n, keep)
+        cdef const char *fname = _utf8_view(filename, &fn, keep)
         self._check()
         rt._enter(&e, t)
         try:
             self._check()
             if module:
-                return self._eval_module(src, fname, False)
-            v = qjs_eval(rt.q, self.ctx, src, len(src), fname, JS_EVAL_TYPE_GLOBAL)
+                return self._eval_module(src[:n], fname, False)
+            v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
             return self._run_result(self.ctx, v)
         finally:
             if self.cs != NULL and self.cs.ndead:
@@ -252,13 +270,15 @@ cdef class Context:
         cdef JSValue v
         cdef double t = self._entry_timeout(timeout)
         cdef Runtime rt = self.runtime
-        cdef bytes src = _utf8(code)
-        cdef bytes fname = _utf8(filename)
+        cdef Py_ssize_t n, fn
+        cdef list keep = []
+        cdef const char *src = _utf8_view(code, &n, keep)
+        cdef const char *fname = _utf8_view(filename, &fn, keep)
         self._check()
         rt._enter(&e, t)
         try:
             self._check()
-            v = qjs_eval(rt.q, self.ctx, src, len(src), fname, JS_EVAL_TYPE_GLOBAL)
+            v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
             if JS_IsException(v):
                 raise self._js_error(self.ctx)
             return self._handle(v)

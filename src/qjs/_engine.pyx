@@ -42,6 +42,9 @@ MAX_DEPTH = 256
 #: Most values one conversion may produce (elements + properties), checked before allocating.
 MAX_NODES = 20_000_000
 
+#: True in a debug build (QJS_DEBUG=1 at build time): invariant checks are on.
+DEBUG_BUILD = QJS_DEBUG
+
 DEF _MAX_DEPTH = 256
 DEF _DEADLINE_EVERY = 2048
 

@@ -61,6 +61,19 @@ static void qjs_mutex_lock(struct qjs_mutex *m) { pthread_mutex_lock(&m->l); }
 static void qjs_mutex_unlock(struct qjs_mutex *m) { pthread_mutex_unlock(&m->l); }
 #endif
 
+/* Invariant checks of the debug build (QJS_DEBUG=1): a broken invariant is a
+   bug in the binding, reported loudly rather than left to corrupt memory. */
+#ifdef QJS_DEBUG
+#define QJS_ASSERT(cond)                                                            \
+    do {                                                                            \
+        if (!(cond))                                                                \
+            Py_FatalError("qjs invariant broken: " #cond " (" __FILE__ ":"          \
+                          Py_STRINGIFY(__LINE__) ")");                              \
+    } while (0)
+#else
+#define QJS_ASSERT(cond) ((void)0)
+#endif
+
 Py_ssize_t qjs_live_runtimes = 0, qjs_live_contexts = 0, qjs_live_handles = 0;
 
 static qjs_host_dispatch_fn qjs_host_dispatch = NULL;
@@ -367,6 +380,8 @@ static void qjs_atom_cache_clear(qjs_rt *q)
 
 void qjs_rt_close(qjs_rt *q)
 {
+    QJS_ASSERT(q->owner == PyThread_get_thread_ident());
+    QJS_ASSERT(q->released == NULL);
     qjs_drain_pending(q);
     qjs_atom_cache_clear(q);
     JS_FreeRuntime(q->rt);
@@ -441,6 +456,10 @@ int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
 
 void qjs_leave(qjs_rt *q, qjs_entry *e)
 {
+    QJS_ASSERT(q->owner == PyThread_get_thread_ident());
+    QJS_ASSERT(q->depth >= 1);
+    QJS_ASSERT(!e->outer == (q->depth > 1));
+    QJS_ASSERT(q->released == NULL);
     q->may_release = e->prev_may_release;
     if (e->outer) {
         if (q->npending || q->npending_ctx)
@@ -496,6 +515,8 @@ void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
 
 void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
 {
+    QJS_ASSERT(((qjs_rt *)JS_GetRuntimeOpaque(JS_GetRuntime(ctx)))->owner ==
+               PyThread_get_thread_ident());
     if (cs)
         qjs_ctxstate_close(cs);
     JS_FreeContext(ctx);
@@ -996,6 +1017,7 @@ static void qjs_host_finalize(void *opaque)
 {
     qjs_hostref *h = opaque;
     qjs_ctxstate *cs = h->cs;
+    QJS_ASSERT(cs->refs >= 1);
     if (cs->open) {
         if (cs->ndead == cs->capdead) {
             size_t cap = cs->capdead ? cs->capdead * 2 : 16;
@@ -1018,7 +1040,9 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
     qjs_hostref *h = opaque;
     qjs_rt *q = h->q;
     (void)magic;
+    QJS_ASSERT(q->owner == PyThread_get_thread_ident());
     qjs_hold_gil(q);
+    QJS_ASSERT(PyGILState_Check());
     if (q->interrupt || q->closing)
         return qjs_throw_interrupted(ctx);
     if (!h->cs->open)
