@@ -23,6 +23,7 @@ _Bytes: TypeAlias = bytes | bytearray | memoryview
 _Timeout: TypeAlias = float | None
 
 QUICKJS_VERSION: str
+DEBUG_BUILD: bool
 MAX_DEPTH: int
 MAX_NODES: int
 
