@@ -82,6 +82,7 @@ cdef extern from "shim.h":
     void qjs_set_module_loader(qjs_rt *q, int with_normalizer)
     int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path)
     void qjs_track_rejections(qjs_rt *q, int on)
+    void qjs_set_main_thread(unsigned long ident)
 
     qjs_rt *qjs_rt_new()
     void qjs_rt_close(qjs_rt *q)

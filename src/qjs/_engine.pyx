@@ -70,3 +70,4 @@ include "_script.pxi"
 
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
                   _normalize_module)
+qjs_set_main_thread(_threading.main_thread().ident)

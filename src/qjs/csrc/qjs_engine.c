@@ -92,7 +92,11 @@ void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
     qjs_rejection = rejection;
     qjs_module_loader = loader;
     qjs_module_normalize = normalize;
-    qjs_main_thread = PyThread_get_thread_ident();
+}
+
+void qjs_set_main_thread(unsigned long ident)
+{
+    qjs_main_thread = ident;
 }
 
 /* ------------------------------------------------------------------ clock */

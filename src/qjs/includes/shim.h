@@ -138,6 +138,8 @@ void qjs_set_module_loader(qjs_rt *q, int with_normalizer);
    NUL-terminated string owned by the caller, free with PyMem_RawFree) */
 int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path);
 void qjs_track_rejections(qjs_rt *q, int on);
+/* the thread on which Python runs signal handlers (Ctrl-C while JS runs) */
+void qjs_set_main_thread(unsigned long ident);
 
 /* runtime */
 qjs_rt *qjs_rt_new(void);
