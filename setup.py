@@ -39,6 +39,7 @@ if sys.platform == "win32":
         "/wd4244",  # conversion, possible loss of data
         "/wd4267",  # size_t to smaller type
         "/wd4996",  # deprecated CRT functions
+        "/J",  # char is unsigned, as upstream builds the engine everywhere
     ]
     extra_compile_args += ["/Od", "/Zi"] if DEBUG else ["/O2"]
     extra_link_args = ["/DEBUG"] if DEBUG else []
@@ -48,6 +49,7 @@ else:
         "-std=gnu11",
         "-fvisibility=hidden",
         "-fno-strict-aliasing",
+        "-funsigned-char",  # as upstream builds the engine everywhere
         "-fwrapv",
         "-Wno-unused-function",
         "-Wno-sign-compare",
