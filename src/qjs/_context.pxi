@@ -243,6 +243,14 @@ cdef class Context:
         ``timeout`` (seconds, ``None`` for none) defaults to the context's, then
         the runtime's.
         """
+        return self._eval(code, filename, module, timeout, False)
+
+    def eval_handle(self, code, *, filename="<eval>", timeout=_DEFAULT):
+        """Like :meth:`eval`, but return the completion value as a :class:`Handle`."""
+        return self._eval(code, filename, False, timeout, True)
+
+    cdef object _eval(self, object code, object filename, bint module, object timeout,
+                      bint as_handle):
         cdef qjs_entry e
         cdef JSValue v
         cdef double t = self._entry_timeout(timeout)
@@ -258,31 +266,14 @@ cdef class Context:
             if module:
                 return self._eval_module(src[:n], fname, False)
             v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
+            if as_handle:
+                if JS_IsException(v):
+                    raise self._js_error(self.ctx)
+                return self._handle(v)
             return self._run_result(self.ctx, v)
         finally:
             if self.cs != NULL and self.cs.ndead:
                 self._prune_host()
-            rt._leave(&e)
-
-    def eval_handle(self, code, *, filename="<eval>", timeout=_DEFAULT):
-        """Like :meth:`eval`, but return the completion value as a :class:`Handle`."""
-        cdef qjs_entry e
-        cdef JSValue v
-        cdef double t = self._entry_timeout(timeout)
-        cdef Runtime rt = self.runtime
-        cdef Py_ssize_t n, fn
-        cdef list keep = []
-        cdef const char *src = _utf8_view(code, &n, keep)
-        cdef const char *fname = _utf8_view(filename, &fn, keep)
-        self._check()
-        rt._enter(&e, t)
-        try:
-            self._check()
-            v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
-            if JS_IsException(v):
-                raise self._js_error(self.ctx)
-            return self._handle(v)
-        finally:
             rt._leave(&e)
 
     async def eval_async(self, code, *, filename="<eval>", module=False, timeout=_DEFAULT):

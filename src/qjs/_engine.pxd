@@ -202,6 +202,8 @@ cdef class Context:
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *
     cdef void _prune_host(self)
     cdef _install_console(self, writer)
+    cdef object _eval(self, object code, object filename, bint module, object timeout,
+                      bint as_handle)
     cdef object _eval_module(self, bytes src, bytes fname, bint as_handle)
     cdef object _settle_module(self, JSValue compiled, JSModuleDef *m)
 

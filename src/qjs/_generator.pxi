@@ -133,22 +133,6 @@ async def _async_step(Handle h, object value, int mode):
         promise._release()
 
 
-cdef Handle _promise_handle_outcome(Context c, Handle promise):
-    """The value of a settled promise as a Handle, or raise its rejection."""
-    cdef qjs_entry e
-    cdef JSContext *jctx = c.ctx
-    c._check()
-    c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
-    try:
-        if JS_PromiseState(jctx, promise.value) == JS_PROMISE_REJECTED:
-            JS_PromiseMarkAsHandled(jctx, promise.value)
-            JS_Throw(jctx, JS_PromiseResult(jctx, promise.value))
-            raise c._js_error(jctx)
-        return c._handle(JS_PromiseResult(jctx, promise.value))
-    finally:
-        c.runtime._leave(&e)
-
-
 cdef Handle _get_iterator(Handle h, bint is_async):
     cdef qjs_entry e
     cdef Context c = h.ctx

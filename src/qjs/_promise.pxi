@@ -225,22 +225,29 @@ async def _drive(Runtime rt, Handle promise, double deadline):
         await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
 
 
-cdef object _promise_outcome(Context c, Handle promise):
-    """The value of a settled promise, or raise its rejection reason."""
+cdef Handle _promise_handle_outcome(Context c, Handle promise):
+    """The value of a settled promise as a Handle, or raise its rejection."""
     cdef qjs_entry e
     cdef JSContext *jctx = c.ctx
-    cdef JSPromiseStateEnum state
     c._check()
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
-        state = JS_PromiseState(jctx, promise.value)
-        if state == JS_PROMISE_REJECTED:
+        if JS_PromiseState(jctx, promise.value) == JS_PROMISE_REJECTED:
             JS_PromiseMarkAsHandled(jctx, promise.value)
             JS_Throw(jctx, JS_PromiseResult(jctx, promise.value))
             raise c._js_error(jctx)
-        return c._run_result(jctx, JS_PromiseResult(jctx, promise.value))
+        return c._handle(JS_PromiseResult(jctx, promise.value))
     finally:
         c.runtime._leave(&e)
+
+
+cdef object _promise_outcome(Context c, Handle promise):
+    """The converted value of a settled promise, or raise its rejection reason."""
+    cdef Handle value = _promise_handle_outcome(c, promise)
+    try:
+        return value.to_python()
+    finally:
+        value._release()
 
 
 cdef void _cancel_host_calls(Context c):
