@@ -51,6 +51,7 @@ SPEC = {
     "threads": ("speed-up ×", "abs_ge", 1.8),
     "await_py_coroutine": ("µs/await", "abs_le", 10.0),
     "idle_context_memory": ("KB/context", "abs_le", 60.0),
+    "script_vs_eval": ("× of eval time", "abs_le", 1.0),
 }
 HIGHER_IS_BETTER = {"threads"}
 

@@ -51,6 +51,30 @@ OBJECTS_SRC = (
 AWAITS = 5_000
 AWAIT_SRC = "for (let i = 0; i < %d; i++) await tick();" % AWAITS
 MEM_CONTEXTS = 1_000
+# An LLM-sized snippet (functions, a class, loops, Map, template work) for script_vs_eval.
+SCRIPT_SRC = """
+function summarize(items) {
+  const byTag = new Map();
+  for (const it of items) {
+    for (const t of it.tags) {
+      const e = byTag.get(t) || {count: 0, total: 0};
+      e.count += 1; e.total += it.v;
+      byTag.set(t, e);
+    }
+  }
+  return [...byTag.entries()].map(([t, e]) => ({tag: t, avg: e.total / e.count}));
+}
+const items = [];
+for (let i = 0; i < 20; i++) items.push({id: i, tags: ['a', 'b', i % 2 ? 'odd' : 'even'], v: i * 1.5});
+function fmt(x) { return x.tag + ':' + x.avg.toFixed(2); }
+const out = summarize(items).map(fmt).join(', ');
+class Agent { constructor(n) { this.n = n } step(x) { return this.n * x } }
+const ag = new Agent(3);
+let acc = 0;
+for (let k = 0; k < 10; k++) acc += ag.step(k);
+({out, acc})
+"""
+SCRIPT_RUNS = 200
 
 # Per-binding operation counts per repetition (the unit is always per operation, so a
 # slower binding may use fewer operations per repetition without changing its number).
@@ -114,6 +138,9 @@ class Base:
     # --- helpers to be provided by subclasses ---
     def version(self) -> str:
         return "?"
+
+    def run_script_vs_eval(self, reps):
+        raise NotAvailable("qjs-only measurement (Script.run against eval)")
 
     # --- common drivers built on the subclass primitives ---
     def per_op(self, reps: int, body, n: int, scale: float = 1e6, unit="us_per_op", info=None):
@@ -358,6 +385,34 @@ class QjsAdapter(Base):
 
         vals = asyncio.run(main())
         return {"metrics": {"us_per_op": vals}, "primary": "us_per_op", "info": {"ops": AWAITS}}
+
+    def run_script_vs_eval(self, reps):
+        """Time of Script.run over time of eval, for the same code, each run in a fresh
+        context of one runtime (context creation not timed)."""
+        qjs = self.qjs
+        rt = qjs.Runtime()
+        compiler = rt.new_context(console=False)
+        script = compiler.compile(SCRIPT_SRC, filename="agent.js")
+        want = compiler.eval(SCRIPT_SRC)
+
+        def body(n):
+            fresh = [rt.new_context(console=False) for _ in range(2 * n)]
+            t0 = time.perf_counter()
+            for c in fresh[:n]:
+                script.run(c)
+            t1 = time.perf_counter()
+            for c in fresh[n:]:
+                c.eval(SCRIPT_SRC, filename="agent.js")
+            t2 = time.perf_counter()
+            for c in fresh:
+                c.close()
+            return (t1 - t0) / (t2 - t1)
+
+        try:
+            return self.per_op(reps, body, SCRIPT_RUNS, scale=1.0, unit="ratio")
+        finally:
+            compiler.close()
+            rt.close()
 
     def run_idle_context_memory(self, reps):
         qjs = self.qjs
@@ -728,6 +783,7 @@ WORKLOADS = [
     "threads",
     "await_py_coroutine",
     "idle_context_memory",
+    "script_vs_eval",
 ]
 
 
