@@ -348,8 +348,24 @@ class Env:
 # --- running ----------------------------------------------------------------------
 
 
+# Reported findings the harness steps over (QJS_FUZZ_STRICT=1 turns them back into
+# findings), so that a long run keeps exploring instead of stopping at the same one.
+KNOWN = [
+    # a rope string that cannot be flattened under the memory limit converts to a
+    # plain MemoryError instead of qjs.JSMemoryError (tests/test_hostile.py)
+    (MemoryError, "JS string could not be read"),
+]
+STRICT = os.environ.get("QJS_FUZZ_STRICT") == "1"
+
+
 def check(exc: BaseException, where: str):
     if isinstance(exc, ALLOWED):
+        return
+    # an async host function called from a synchronous eval: the host's own
+    # RuntimeError, thrown into JS and re-raised as itself when JS does not catch it
+    if isinstance(exc, RuntimeError) and "need a running asyncio event loop" in str(exc):
+        return
+    if not STRICT and any(isinstance(exc, t) and m in str(exc) for t, m in KNOWN):
         return
     raise Finding(f"{where}: {type(exc).__module__}.{type(exc).__name__}: {exc}") from exc
 

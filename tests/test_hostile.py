@@ -336,6 +336,17 @@ def test_fast_array_with_longer_length_converts_every_index():
             ctx.eval("{ const g = [1, 2, 3]; g.length = 2 ** 32 - 1; g }")
 
 
+def test_string_result_that_cannot_be_flattened_is_a_js_memory_error():
+    """Found by fuzz/fuzz_eval.py: the completion value is a rope string built up to the
+    limit; reading it needs memory the runtime no longer has. That is the memory limit
+    (qjs.JSMemoryError, a qjs.Error), not a bare MemoryError."""
+    with qjs.Context(memory_limit=3 * MiB, timeout=5) as ctx:
+        expect(ctx, "try { { let s = 'x'; for (;;) s += s } } catch (e) {}", qjs.JSMemoryError)
+        with ctx.eval_handle("let s = 'x'; try { for (;;) s += s } catch (e) {} s") as h:
+            with pytest.raises(qjs.JSMemoryError):
+                h.to_python()
+
+
 def test_oom_inside_host_call():
     with qjs.Context(memory_limit=16 * MiB, timeout=5) as ctx:
         def hog():
@@ -1157,10 +1168,11 @@ def test_host_errors_carry_nothing_python_specific():
         assert info == ["LookupError", "no such thing: q"]
 
 
-def test_prepare_stack_trace_cannot_recover_hidden_functions():
+@pytest.mark.parametrize("timeout", [None, 2.0])
+def test_prepare_stack_trace_cannot_recover_hidden_functions(timeout):
     """Error.prepareStackTrace + CallSite.getFunction() must not hand JS the function
     object of a frame the host never exposed (same context or a sibling context)."""
-    rt = qjs.Runtime(timeout=2)
+    rt = qjs.Runtime(timeout=timeout)
     try:
         trusted = rt.new_context(console=False)
         tenant = rt.new_context(console=False)
