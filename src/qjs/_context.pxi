@@ -164,6 +164,7 @@ cdef class Context:
         qjs_free_context(self.ctx, self.cs)
         self.ctx = NULL
         self.cs = NULL
+        self._closed = True
         self._host.clear()
 
     def close(self):
@@ -172,18 +173,21 @@ cdef class Context:
         cdef qjs_entry e
         cdef Runtime rt = self.runtime
         cdef qjs_rt *q
-        if self.ctx != NULL and rt is not None and rt.q != NULL:
+        if self.ctx != NULL and not self._closed and rt is not None and rt.q != NULL:
             q = rt.q
             if q.owner == _thread_ident() and q.depth > 0:
-                # from inside JS (a host function): stop JS, free the realm at the outermost exit
+                # From inside JS (a host function): JS may still run in this realm
+                # and the code that entered it still holds self.ctx, so the
+                # JSContext stays valid until the outermost exit frees it. Until
+                # then the context is closed to every use and JS is stopped.
                 q.interrupt = q.last_interrupt = QJS_INT_CLOSED
+                self._closed = True
                 self._close_handles()
                 self._unlink()
                 qjs_ctxstate_close(self.cs)
                 self.cs = NULL
-                rt._deferred.append(<size_t>self.ctx)
-                self.ctx = NULL
                 self._host.clear()
+                rt._deferred.append(self)
             else:
                 rt._enter(&e, -1)
                 try:
@@ -196,7 +200,7 @@ cdef class Context:
     @property
     def closed(self):
         """True once the context is closed."""
-        return self.ctx == NULL
+        return self.ctx == NULL or self._closed
 
     def __enter__(self):
         return self
@@ -205,13 +209,13 @@ cdef class Context:
         self.close()
 
     def __repr__(self):
-        return f"<qjs.Context {'closed' if self.ctx == NULL else 'open'}>"
+        return f"<qjs.Context {'closed' if self.ctx == NULL or self._closed else 'open'}>"
 
     def __reduce__(self):
         raise TypeError("a qjs.Context is a live JS realm and cannot be pickled")
 
     cdef int _check(self) except -1:
-        if self.ctx == NULL:
+        if self.ctx == NULL or self._closed:
             raise ClosedError("the context is closed")
         return 0
 
@@ -510,6 +514,9 @@ cdef class Context:
         """Convert (and free) the result of a running section, or raise its exception."""
         if JS_IsException(v):
             raise self._js_error(jctx)
+        if self._closed:
+            JS_FreeValue(jctx, v)
+            raise ClosedError("the context was closed while JS was running")
         try:
             return _convert(self, jctx, v)
         finally:
@@ -517,7 +524,12 @@ cdef class Context:
 
     cdef Handle _handle(self, JSValue v):
         """A new Handle owning `v`."""
-        cdef Handle h = Handle.__new__(Handle)
+        cdef Handle h
+        if self._closed:
+            # closed from a host function while JS ran: no new handles
+            JS_FreeValue(self.ctx, v)
+            raise ClosedError("the context was closed while JS was running")
+        h = Handle.__new__(Handle)
         h.ctx = self
         h.value = v
         h._alive = True

@@ -13,7 +13,11 @@ cdef object _timedelta = _datetime.timedelta
 cdef object _datetime_type = _datetime.datetime
 cdef object _ONE_MS = _datetime.timedelta(milliseconds=1)
 
-DEF _MAX_SAFE_INTEGER = 9007199254740991
+cdef extern from *:
+    """
+    #define QJS_MAX_SAFE_INTEGER 9007199254740991LL
+    """
+    long long _MAX_SAFE_INTEGER "QJS_MAX_SAFE_INTEGER"
 
 
 cdef struct _Conv:

@@ -83,6 +83,7 @@ cdef extern from "shim.h":
     int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path)
     void qjs_track_rejections(qjs_rt *q, int on)
     void qjs_set_main_thread(unsigned long ident)
+    void qjs_set_memory_error(object type)
 
     qjs_rt *qjs_rt_new()
     void qjs_rt_close(qjs_rt *q)
@@ -156,7 +157,7 @@ cdef class Runtime:
     cdef object _memory_limit           # int or None
     cdef object _stack_limit            # int or None
     cdef PyObject *_contexts            # first open Context (borrowed; they unlink themselves)
-    cdef list _deferred                 # contexts closed while JS ran: freed at the outermost exit
+    cdef list _deferred                 # Contexts closed while JS ran: freed at the outermost exit
     cdef dict _py_errors                # error id -> Python exception raised by a host function,
                                         # kept while the JS error carrying its token lives
     cdef uint64_t _next_error
@@ -172,11 +173,13 @@ cdef class Runtime:
     cdef void _leave(self, qjs_entry *e)
     cdef void _close_now(self)
     cdef void _prune_errors(self)
+    cdef void _free_deferred(self)
 
 
 cdef class Context:
     cdef Runtime runtime
-    cdef JSContext *ctx                 # NULL once closed
+    cdef JSContext *ctx                 # NULL once freed
+    cdef bint _closed                   # closed (ctx may stay valid until the outermost exit)
     cdef qjs_ctxstate *cs               # shared with this context's host functions
     cdef dict _host                     # host function id -> Python callable (the GC sees these)
     cdef uint64_t _next_id

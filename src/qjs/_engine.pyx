@@ -71,3 +71,4 @@ include "_script.pxi"
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
                   _normalize_module)
 qjs_set_main_thread(_threading.main_thread().ident)
+qjs_set_memory_error(JSMemoryError)

@@ -40,14 +40,16 @@ cdef tuple _step(Handle h, object value, int mode):
     cdef qjs_entry e
     cdef Context c = h.ctx
     cdef JSContext *jctx = c.ctx
-    cdef JSValue arg, res, v
+    cdef JSValue arg, res, v, gen
     cdef int done
     h._check()
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
-        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg, &done)
+        gen = JS_DupValue(jctx, h.value)  # held across the step (see _call_value)
+        res = qjs_resume(c.runtime.q, jctx, gen, mode, arg, &done)
+        JS_FreeValue(jctx, gen)
         JS_FreeValue(jctx, arg)
         if JS_IsException(res):
             raise c._js_error(jctx)
@@ -70,14 +72,16 @@ cdef Handle _start_async_step(Handle h, object value, int mode):
     cdef qjs_entry e
     cdef Context c = h.ctx
     cdef JSContext *jctx = c.ctx
-    cdef JSValue arg, res
+    cdef JSValue arg, res, gen
     cdef int done
     h._check()
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
-        res = qjs_resume(c.runtime.q, jctx, h.value, mode, arg, &done)
+        gen = JS_DupValue(jctx, h.value)  # held across the step (see _call_value)
+        res = qjs_resume(c.runtime.q, jctx, gen, mode, arg, &done)
+        JS_FreeValue(jctx, gen)
         JS_FreeValue(jctx, arg)
         if JS_IsException(res):
             raise c._js_error(jctx)
@@ -136,12 +140,14 @@ async def _async_step(Handle h, object value, int mode):
 cdef Handle _get_iterator(Handle h, bint is_async):
     cdef qjs_entry e
     cdef Context c = h.ctx
-    cdef JSValue it
+    cdef JSValue it, obj
     h._check()
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
         h._check()
-        it = qjs_get_iterator(c.runtime.q, c.ctx, h.value, is_async)
+        obj = JS_DupValue(c.ctx, h.value)
+        it = qjs_get_iterator(c.runtime.q, c.ctx, obj, is_async)
+        JS_FreeValue(c.ctx, obj)
         if JS_IsException(it):
             raise c._js_error(c.ctx)
         return c._handle(it)

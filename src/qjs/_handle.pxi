@@ -406,7 +406,7 @@ cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args
     cdef Py_ssize_t n = len(args), i, done = 0
     cdef JSValue stackbuf[8]
     cdef JSValue *argv = stackbuf
-    cdef JSValue r
+    cdef JSValue r, fdup, tdup
     cdef _Conv st
     cdef JSContext *jctx = c.ctx
     if n > 8:
@@ -420,7 +420,13 @@ cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args
         for i in range(n):
             argv[i] = _from_py(c, jctx, args[i], &st)
             done += 1
-        r = qjs_call(c.runtime.q, jctx, f, this, <int>n, argv)
+        # our own references for the call: a host function may dispose the
+        # handles (or close the context) that held them while JS runs
+        fdup = JS_DupValue(jctx, f)
+        tdup = JS_DupValue(jctx, this)
+        r = qjs_call(c.runtime.q, jctx, fdup, tdup, <int>n, argv)
+        JS_FreeValue(jctx, fdup)
+        JS_FreeValue(jctx, tdup)
     finally:
         for i in range(done):
             JS_FreeValue(jctx, argv[i])

@@ -39,6 +39,10 @@ cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
                 Py_XDECREF(args[i])
             if args != stack:
                 free(args)
+        if h.q.interrupt:
+            # the host stopped JS meanwhile (closed the context or runtime, or a
+            # nested entry hit the deadline): unwind now, uncatchably
+            return qjs_throw_interrupted(jctx)
         if h.flags & QJS_HOST_ASYNC:
             return _host_async_result(c, jctx, result)
         _conv_init(&st, h.q)

@@ -138,7 +138,7 @@ cdef int _settle(Runtime rt, object task, _HostCall call) except -1:
     cdef Context c = call.ctx
     cdef JSValue v, r
     cdef JSContext *jctx
-    if c.ctx == NULL or not call.resolve._alive:
+    if c.ctx == NULL or c._closed or not call.resolve._alive:
         return 0
     jctx = c.ctx
     try:
@@ -280,7 +280,7 @@ cdef void _cancel_host_calls(Context c):
 cdef int _settle_cancelled(Runtime rt, _HostCall call) except -1:
     cdef Context c = call.ctx
     cdef JSValue v, r
-    if c.ctx != NULL and call.reject._alive:
+    if c.ctx != NULL and not c._closed and call.reject._alive:
         v = _error_value(c, c.ctx, _asyncio.CancelledError("the host coroutine was cancelled"))
         r = JS_Call(c.ctx, call.reject.value, JS_UNDEFINED, 1, &v)
         JS_FreeValue(c.ctx, v)

@@ -12,7 +12,7 @@ class _Default:
         return "<default>"
 
 
-_DEFAULT = _Default()
+cdef object _DEFAULT = _Default()
 
 
 cdef double _seconds(object timeout) except? -2:
@@ -105,9 +105,7 @@ cdef class Runtime:
         cdef JSContext *jctx
         if e.outer:
             if self._deferred:
-                for ptr in self._deferred:
-                    qjs_free_context(<JSContext *><size_t>ptr, NULL)
-                self._deferred.clear()
+                self._free_deferred()
             if self.q.ndead_errors:
                 self._prune_errors()
             self._abort = None
@@ -115,6 +113,17 @@ cdef class Runtime:
                 self._close_now()
                 return
         qjs_leave(self.q, e)
+
+    cdef void _free_deferred(self):
+        """Free the contexts closed while JS ran (lock held, nothing running)."""
+        cdef Context c
+        deferred = self._deferred
+        self._deferred = []
+        for obj in deferred:
+            c = <Context>obj
+            if c.ctx != NULL:
+                qjs_free_context(c.ctx, NULL)
+                c.ctx = NULL
 
     cdef void _prune_errors(self):
         """Forget the host exceptions whose JS errors were freed."""
@@ -131,9 +140,7 @@ cdef class Runtime:
         while self._contexts != NULL:
             c = <Context>self._contexts
             c._free_js()
-        for ptr in self._deferred:
-            qjs_free_context(<JSContext *><size_t>ptr, NULL)
-        self._deferred.clear()
+        self._free_deferred()
         self._py_errors.clear()
         if q.atom_private:
             JS_FreeAtomRT(q.rt, q.atom_private)

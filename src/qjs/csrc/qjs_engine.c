@@ -94,6 +94,14 @@ void qjs_set_callbacks(qjs_host_dispatch_fn host, qjs_py_interrupt_fn interrupt,
     qjs_module_normalize = normalize;
 }
 
+static PyObject *qjs_memory_error = NULL;  /* qjs.JSMemoryError, set at import */
+
+void qjs_set_memory_error(PyObject *type)
+{
+    Py_XINCREF(type);
+    qjs_memory_error = type;
+}
+
 void qjs_set_main_thread(unsigned long ident)
 {
     qjs_main_thread = ident;
@@ -124,25 +132,19 @@ double qjs_now(void)
 #define QJS_STACK_MARGIN (96 * 1024)
 #define QJS_STACK_MIN (16 * 1024)
 
-#if defined(_MSC_VER)
-static __declspec(thread) uintptr_t qjs_tls_stack_low;
-#else
-static _Thread_local uintptr_t qjs_tls_stack_low;
-#endif
-
 /* Lowest usable address of the calling thread's stack (stacks grow down on
-   every platform wheels are built for). 0 if unknown. */
-static uintptr_t qjs_thread_stack_low(void)
+   every platform wheels are built for), and its top. 0 if unknown. */
+static uintptr_t qjs_thread_stack_low(uintptr_t *high)
 {
-    uintptr_t low = qjs_tls_stack_low;
-    if (low)
-        return low;
+    uintptr_t low = 0;
+    *high = 0;
 #if defined(_WIN32)
     {
         ULONG_PTR lo = 0, hi = 0;
         GetCurrentThreadStackLimits(&lo, &hi);
         /* keep clear of the guard pages */
         low = (uintptr_t)lo + 64 * 1024;
+        *high = (uintptr_t)hi;
     }
 #elif defined(__APPLE__)
     {
@@ -150,6 +152,7 @@ static uintptr_t qjs_thread_stack_low(void)
         uintptr_t top = (uintptr_t)pthread_get_stackaddr_np(self);
         size_t size = pthread_get_stacksize_np(self);
         low = top - size;
+        *high = top;
     }
 #else
     {
@@ -157,13 +160,14 @@ static uintptr_t qjs_thread_stack_low(void)
         void *addr = NULL;
         size_t size = 0;
         if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-            if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
                 low = (uintptr_t)addr;
+                *high = low + size;
+            }
             pthread_attr_destroy(&attr);
         }
     }
 #endif
-    qjs_tls_stack_low = low;
     return low;
 }
 
@@ -172,7 +176,12 @@ static uintptr_t qjs_thread_stack_low(void)
 static void qjs_update_stack(qjs_rt *q)
 {
     uintptr_t sp = js_get_stack_pointer();
-    uintptr_t low = qjs_thread_stack_low();
+    uintptr_t low;
+    if (sp <= q->stack_low || sp >= q->stack_high) {
+        /* not on the stack seen last time (another thread): look it up */
+        q->stack_low = qjs_thread_stack_low(&q->stack_high);
+    }
+    low = q->stack_low;
     size_t budget = q->stack_limit ? q->stack_limit : (size_t)-1;
     if (low && sp > low) {
         size_t avail = sp - low;
@@ -1134,8 +1143,10 @@ int qjs_fast_array(JSValueConst v, JSValue **values, uint32_t *count)
 int qjs_array_length(JSContext *ctx, JSValueConst v, int64_t *len)
 {
     JSObject *p = JS_VALUE_GET_OBJ(v);
-    if (p->class_id == JS_CLASS_ARRAY && p->fast_array) {
-        *len = p->u.array.count;
+    /* an Array's length is its first property; it may exceed the fast storage
+       (trailing holes), so it is read, not the storage count */
+    if (p->class_id == JS_CLASS_ARRAY && JS_VALUE_GET_TAG(p->prop[0].u.value) == JS_TAG_INT) {
+        *len = (uint32_t)JS_VALUE_GET_INT(p->prop[0].u.value);
         return 0;
     }
     return js_get_length64(ctx, len, v);
@@ -1177,7 +1188,10 @@ PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v)
         return qjs_jsstring_to_py(JS_VALUE_GET_STRING(v));
     flat = JS_ToString(ctx, v);
     if (JS_IsException(flat)) {
-        PyErr_SetString(PyExc_MemoryError, "JS string could not be read");
+        /* flattening a rope needs memory past the runtime's limit */
+        JS_FreeValue(ctx, JS_GetException(ctx));
+        PyErr_SetString(qjs_memory_error ? qjs_memory_error : PyExc_MemoryError,
+                        "out of memory reading a JS string");
         return NULL;
     }
     r = qjs_jsstring_to_py(JS_VALUE_GET_STRING(flat));

@@ -84,6 +84,8 @@ typedef struct qjs_rt {
     double handler_next;      /* when the Python handler is due next */
     double signals_next;      /* when to look at pending signals next (main thread) */
     size_t stack_limit;       /* requested JS stack budget in bytes, 0: default */
+    uintptr_t stack_low;      /* the stack bounds of the thread that entered last */
+    uintptr_t stack_high;
     size_t stack_effective;   /* what the current entry uses */
     int refs;                 /* the Runtime object + threads waiting in qjs_enter */
     volatile int closing;     /* close() was called: stop running JS, refuse new entries */
@@ -138,6 +140,8 @@ void qjs_set_module_loader(qjs_rt *q, int with_normalizer);
    NUL-terminated string owned by the caller, free with PyMem_RawFree) */
 int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path);
 void qjs_track_rejections(qjs_rt *q, int on);
+/* the exception class for engine memory failures seen by the C helpers */
+void qjs_set_memory_error(PyObject *type);
 /* the thread on which Python runs signal handlers (Ctrl-C while JS runs) */
 void qjs_set_main_thread(unsigned long ident);
 
