@@ -1027,6 +1027,33 @@ def test_host_coroutine_finishing_after_close():
     assert problems == []
 
 
+def test_close_after_the_event_loop_is_gone(run_child):
+    """Found by fuzz/fuzz_eval.py: a host coroutine still in flight when asyncio.run()
+    ends (JS started it and did not await it); closing the runtime afterwards must not
+    raise 'Event loop is closed' (close() never raises) nor leave anything open."""
+    child_ok(run_child, """
+        import asyncio, gc
+        import qjs
+        rt = qjs.Runtime(timeout=0.1)
+        ctx = rt.new_context()
+
+        async def never():
+            await asyncio.Event().wait()
+
+        ctx.globals["never"] = never
+
+        async def main():
+            assert await ctx.eval_async("never(); 1") == 1
+
+        asyncio.run(main())
+        rt.close()
+        assert rt.closed
+        gc.collect()
+        assert qjs.live_objects() == {"runtimes": 0, "contexts": 0, "handles": 0}, qjs.live_objects()
+        print("ok")
+    """)
+
+
 def test_coroutine_raising_base_exception():
     async def main():
         async def bad():
