@@ -49,7 +49,7 @@ mkdir -p "$corpus" "$artifacts"
 export LD_PRELOAD
 LD_PRELOAD=$(gcc -print-file-name=libasan.so)
 export ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=64:malloc_context_size=20
-export UBSAN_OPTIONS=print_stacktrace=1
+export UBSAN_OPTIONS=print_stacktrace=1:abort_on_error=1   # abort, so libFuzzer saves the input
 export PYTHONPATH="$tree/src"
 cd /tmp
 start=$(date +%s); seg=0
