@@ -37,13 +37,20 @@ def _consume_outcome(task):
 
 cdef void _cancel_task(object task, _HostCall call):
     """Cancel a host coroutine whose result nobody will read."""
-    task.add_done_callback(_consume_outcome)
-    if call.waiting:
-        # Task.cancel() before the Task's first step would never reach the
-        # coroutine (it is suspended inside, not started): deliver it then
-        call.cancel_first = True
-    else:
-        task.cancel()
+    try:
+        task.add_done_callback(_consume_outcome)
+        if call.waiting:
+            # Task.cancel() before the Task's first step would never reach the
+            # coroutine (it is suspended inside, not started): deliver it then
+            call.cancel_first = True
+        else:
+            task.cancel()
+    except RuntimeError:
+        # its event loop is closed: nothing will ever step it again
+        try:
+            call.coro.close()
+        except BaseException:
+            pass
 
 
 @_types.coroutine

@@ -173,13 +173,24 @@ static uintptr_t qjs_thread_stack_low(uintptr_t *high)
 
 /* Called at every outermost entry: the engine measures its stack from here,
    with a budget that fits in what is left of this thread's real stack. */
+#if defined(_MSC_VER)
+static __declspec(thread) uintptr_t qjs_tls_low, qjs_tls_high;
+#else
+static _Thread_local uintptr_t qjs_tls_low, qjs_tls_high;
+#endif
+
 static void qjs_update_stack(qjs_rt *q)
 {
     uintptr_t sp = js_get_stack_pointer();
     uintptr_t low;
     if (sp <= q->stack_low || sp >= q->stack_high) {
-        /* not on the stack seen last time (another thread): look it up */
-        q->stack_low = qjs_thread_stack_low(&q->stack_high);
+        /* not on the stack this runtime saw last: this thread's cached bounds,
+           looked up once per thread (pthread_getattr_np reads /proc on the main
+           thread), and checked against sp in case a thread id was reused */
+        if (sp <= qjs_tls_low || sp >= qjs_tls_high)
+            qjs_tls_low = qjs_thread_stack_low(&qjs_tls_high);
+        q->stack_low = qjs_tls_low;
+        q->stack_high = qjs_tls_high;
     }
     low = q->stack_low;
     size_t budget = q->stack_limit ? q->stack_limit : (size_t)-1;
