@@ -6,6 +6,21 @@ import weakref as _weakref
 from qjs._format import default_console as _default_console
 
 
+DEF _COMPILED_SLOTS = 32
+DEF _COMPILED_MAX_SOURCE = 2048
+
+
+cdef bint _pending_oom(JSContext *jctx):
+    """Whether the pending exception is the engine running out of memory (it is
+    dropped if so)."""
+    cdef JSValue exc = JS_GetException(jctx)
+    if qjs_is_out_of_memory(jctx, exc):
+        JS_FreeValue(jctx, exc)
+        return True
+    JS_Throw(jctx, exc)
+    return False
+
+
 cdef inline bytes _utf8(str s):
     return s.encode("utf-8", "surrogatepass")
 
@@ -40,8 +55,13 @@ cdef class Context:
     """
 
     def __cinit__(self, *args, **kwargs):
+        cdef int i
         self._timeout = -1
         self._host = {}
+        self._eval_cache = {}
+        self._compiled_keys = [None] * _COMPILED_SLOTS
+        for i in range(_COMPILED_SLOTS):
+            self._compiled[i] = JS_UNDEFINED
         self._next_id = 1
         self._object_proto = JS_UNDEFINED
         self._date_ctor = JS_UNDEFINED
@@ -128,8 +148,12 @@ cdef class Context:
     def __dealloc__(self):
         # No Python here. No handle is alive (each holds this context).
         cdef qjs_rt *q
+        cdef int i
         if self.ctx != NULL and self.runtime is not None and self.runtime.q != NULL:
             q = self.runtime.q
+            for i in range(_COMPILED_SLOTS):
+                qjs_free_value_any_thread(q, self._compiled[i])
+                self._compiled[i] = JS_UNDEFINED
             if self.cs != NULL:
                 self.cs.open = 0
                 self.cs.context = NULL
@@ -155,10 +179,20 @@ cdef class Context:
             h = <Handle>self._handles
             h._release()
 
+    cdef void _drop_compiled(self):
+        """Free the cached compiled code (the runtime lock is held)."""
+        cdef int i
+        for i in range(_COMPILED_SLOTS):
+            JS_FreeValue(self.ctx, self._compiled[i])
+            self._compiled[i] = JS_UNDEFINED
+            self._compiled_keys[i] = None
+        self._eval_cache.clear()
+
     cdef void _free_js(self):
         """Free the JSContext now. The runtime lock is held by this thread."""
         if self.ctx == NULL:
             return
+        self._drop_compiled()
         self._close_handles()
         self._unlink()
         qjs_free_context(self.ctx, self.cs)
@@ -263,13 +297,43 @@ cdef class Context:
         cdef list keep = []
         cdef const char *src = _utf8_view(code, &n, keep)
         cdef const char *fname = _utf8_view(filename, &fn, keep)
+        cdef JSValue fun
+        cdef int slot
         self._check()
         rt._enter(&e, t)
         try:
             self._check()
             if module:
                 return self._eval_module(src[:n], fname, False)
-            v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
+            if n > _COMPILED_MAX_SOURCE:
+                v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
+            else:
+                # Recent short sources keep their compiled code: running it again
+                # is what JS_Eval does after compiling, minus the parsing.
+                key = (code, filename)
+                cached = self._eval_cache.get(key)
+                if cached is not None:
+                    fun = JS_DupValue(self.ctx, self._compiled[<int>cached])
+                else:
+                    fun = qjs_eval(rt.q, self.ctx, src, n, fname,
+                                   JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY)
+                    if JS_IsException(fun) and self._eval_cache and _pending_oom(self.ctx):
+                        # the cache's own code may be what fills the heap: drop it
+                        self._drop_compiled()
+                        fun = qjs_eval(rt.q, self.ctx, src, n, fname,
+                                       JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY)
+                    if JS_IsException(fun):
+                        raise self._js_error(self.ctx)
+                    slot = self._compiled_next
+                    self._compiled_next = (slot + 1) % _COMPILED_SLOTS
+                    old = self._compiled_keys[slot]
+                    if old is not None:
+                        del self._eval_cache[old]
+                    JS_FreeValue(self.ctx, self._compiled[slot])
+                    self._compiled[slot] = JS_DupValue(self.ctx, fun)
+                    self._compiled_keys[slot] = key
+                    self._eval_cache[key] = slot
+                v = qjs_eval_function(rt.q, self.ctx, fun)
             if as_handle:
                 if JS_IsException(v):
                     raise self._js_error(self.ctx)

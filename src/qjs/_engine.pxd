@@ -189,6 +189,10 @@ cdef class Context:
     cdef PyObject *_prev                # neighbours in the runtime's list (borrowed)
     cdef PyObject *_next
     cdef PyObject *_handles             # first live Handle (borrowed; they unlink themselves)
+    cdef dict _eval_cache               # (source, filename) -> slot in _compiled
+    cdef JSValue _compiled[32]          # compiled global code of recent evals (owned)
+    cdef list _compiled_keys            # the key held by each slot (None: empty)
+    cdef int _compiled_next
     cdef JSValue _object_proto          # Object.prototype as it was at creation
     cdef JSValue _date_ctor             # Date, for datetime -> Date
     cdef JSValue _get_time              # Date.prototype.getTime
@@ -198,6 +202,7 @@ cdef class Context:
     cdef void _unlink(self)
     cdef void _close_handles(self)
     cdef void _free_js(self)
+    cdef void _drop_compiled(self)
     cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
     cdef object _run_result(self, JSContext *jctx, JSValue v)

@@ -122,6 +122,7 @@ cdef class Runtime:
         for obj in deferred:
             c = <Context>obj
             if c.ctx != NULL:
+                c._drop_compiled()
                 qjs_free_context(c.ctx, NULL)
                 c.ctx = NULL
 
