@@ -1,0 +1,64 @@
+"""The local engine patches (vendor/patches), each seen from Python."""
+
+import time
+
+import pytest
+
+import qjs
+
+
+def test_0001_builtin_loops_poll_the_interrupt():
+    """0001: Array.prototype.join on a huge array-like ran for minutes past its deadline."""
+    with qjs.Context(timeout=0.3) as ctx:
+        for src in ("Array.prototype.join.call({length: 2 ** 53 - 1})",
+                    "Array.prototype.reverse.call({length: 2 ** 53 - 1})",
+                    "Array.prototype.copyWithin.call({length: 2 ** 53 - 1}, 0, 1)"):
+            t0 = time.monotonic()
+            with pytest.raises(qjs.JSTimeoutError):
+                ctx.eval(src)
+            assert time.monotonic() - t0 < 3.0, src
+        assert ctx.eval("1 + 1") == 2
+
+
+def test_0002_heavy_builtins_charge_for_their_work():
+    """0002: a loop of 16 MB replaceAll calls polled once per ~10 000 bytecode steps."""
+    with qjs.Context(timeout=0.3) as ctx:
+        ctx.eval("globalThis.s = 'x'.repeat(1 << 24)", timeout=5)
+        t0 = time.monotonic()
+        with pytest.raises(qjs.JSTimeoutError):
+            ctx.eval("for (;;) s.replaceAll('x', 'y')")
+        assert time.monotonic() - t0 < 3.0
+
+
+def test_0003_failed_bigint_pow_gives_its_memory_back():
+    """0003: each failed (2n ** 1000000n) ** 100n leaked ~125 KB of the runtime's memory."""
+    with qjs.Context(memory_limit=64 << 20, timeout=10) as ctx:
+        def attempt():
+            with pytest.raises(qjs.JSError):
+                ctx.eval("(2n ** 1000000n) ** 100n")
+            ctx.runtime.gc()
+            return ctx.runtime.memory_usage()["malloc_size"]
+
+        first = attempt()
+        for _ in range(20):
+            last = attempt()
+        assert last - first < 64 << 10, (first, last)
+
+
+def test_0004_engine_limit_errors_are_told_from_user_errors(ctx):
+    """0004: the binding tells engine stack-overflow and OOM errors apart without the text."""
+    with pytest.raises(qjs.JSStackOverflowError):
+        ctx.eval("function f() { return f() } f()")
+    with pytest.raises(qjs.JSStackOverflowError):  # caught and rethrown by JS: still the engine's
+        ctx.eval("function g() { return g() } try { g() } catch (e) { throw e }")
+    for src, name in [("throw new RangeError('Maximum call stack size exceeded')", "RangeError"),
+                      ("throw new InternalError('out of memory')", "InternalError")]:
+        with pytest.raises(qjs.JSError) as ei:
+            ctx.eval(src)
+        assert type(ei.value) is qjs.JSError and ei.value.name == name
+    with pytest.raises(qjs.JSError) as ei:
+        ctx.eval("throw null")
+    assert type(ei.value) is qjs.JSError and ei.value.value is None
+    with qjs.Context(memory_limit=8 << 20) as small:
+        with pytest.raises(qjs.JSMemoryError):
+            small.eval("const a = []; for (;;) a.push({x: 1})")
