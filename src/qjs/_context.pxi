@@ -63,9 +63,6 @@ cdef class Context:
         for i in range(_COMPILED_SLOTS):
             self._compiled[i] = JS_UNDEFINED
         self._next_id = 1
-        self._object_proto = JS_UNDEFINED
-        self._date_ctor = JS_UNDEFINED
-        self._get_time = JS_UNDEFINED
 
     def __init__(self, runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
                  console=_DEFAULT):
@@ -304,7 +301,7 @@ cdef class Context:
         try:
             self._check()
             if module:
-                return self._eval_module(src[:n], fname, False)
+                return self._eval_module(src[:n], fname)
             if n > _COMPILED_MAX_SOURCE:
                 v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
             else:
@@ -426,7 +423,7 @@ cdef class Context:
             raise TypeError("on_unhandled_rejection must be callable or None")
         self._on_rejection = handler
 
-    cdef object _eval_module(self, bytes src, bytes fname, bint as_handle):
+    cdef object _eval_module(self, bytes src, bytes fname):
         """With the runtime entered: evaluate a module, settle its evaluation
         promise synchronously, return its namespace."""
         cdef Runtime rt = self.runtime
@@ -755,25 +752,9 @@ cdef object _async_completion(Context c, Handle result):
 
 cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
     """A module namespace (an exotic object) as a dict of its exports."""
-    cdef JSPropertyEnum *tab = NULL
-    cdef uint32_t length = 0, i
-    cdef JSValue el
-    cdef dict d = {}
-    if JS_GetOwnPropertyNames(jctx, &tab, &length, ns, JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0:
-        raise c._js_error(jctx)
-    try:
-        for i in range(length):
-            key = qjs_atom_to_py(jctx, tab[i].atom)
-            el = JS_GetProperty(jctx, ns, tab[i].atom)
-            if JS_IsException(el):
-                raise c._js_error(jctx)
-            try:
-                d[key] = _convert(c, jctx, el)
-            finally:
-                JS_FreeValue(jctx, el)
-    finally:
-        JS_FreePropertyEnum(jctx, tab, length)
-    return d
+    cdef _Conv st
+    _conv_init(&st, c.runtime.q)
+    return _plain_to_py_generic(c, jctx, ns, &st)
 
 
 cdef object _FunctionType = _types.FunctionType

@@ -125,7 +125,6 @@ cdef extern from "shim.h":
 
     int qjs_classify(JSContext *ctx, JSValueConst v)
     object qjs_string_to_py(JSContext *ctx, JSValueConst v)
-    object qjs_atom_to_py(JSContext *ctx, JSAtom atom)
     object qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
     int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                        uint32_t cap)
@@ -193,9 +192,6 @@ cdef class Context:
     cdef JSValue _compiled[32]          # compiled global code of recent evals (owned)
     cdef list _compiled_keys            # the key held by each slot (None: empty)
     cdef int _compiled_next
-    cdef JSValue _object_proto          # Object.prototype as it was at creation
-    cdef JSValue _date_ctor             # Date, for datetime -> Date
-    cdef JSValue _get_time              # Date.prototype.getTime
 
     cdef int _check(self) except -1
     cdef double _entry_timeout(self, object timeout) except? -2
@@ -212,7 +208,7 @@ cdef class Context:
     cdef _install_console(self, writer)
     cdef object _eval(self, object code, object filename, bint module, object timeout,
                       bint as_handle)
-    cdef object _eval_module(self, bytes src, bytes fname, bint as_handle)
+    cdef object _eval_module(self, bytes src, bytes fname)
     cdef object _settle_module(self, JSValue compiled, JSModuleDef *m)
 
 

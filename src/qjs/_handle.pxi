@@ -258,7 +258,7 @@ cdef class Handle:
                                       JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0:
                 raise c._js_error(c.ctx)
             try:
-                return [qjs_atom_to_py(c.ctx, tab[i].atom) for i in range(length)]
+                return [qjs_atom_str(c.ctx, c.runtime.q, tab[i].atom) for i in range(length)]
             finally:
                 JS_FreePropertyEnum(c.ctx, tab, length)
         finally:

@@ -1210,14 +1210,6 @@ PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v)
     return r;
 }
 
-PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom)
-{
-    JSRuntime *rt = ctx->rt;
-    if (__JS_AtomIsTaggedInt(atom))
-        return PyUnicode_FromFormat("%u", (unsigned)__JS_AtomToUInt32(atom));
-    return qjs_jsstring_to_py(rt->atom_array[atom]);
-}
-
 /* GIL held. A new reference to the str of a string atom, cached per runtime. */
 PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
 {

@@ -196,7 +196,6 @@ JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObj
 /* conversion helpers */
 int qjs_classify(JSContext *ctx, JSValueConst v);
 PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v);
-PyObject *qjs_atom_to_py(JSContext *ctx, JSAtom atom);
 PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom);
 int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                    uint32_t cap);
