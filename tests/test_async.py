@@ -483,6 +483,28 @@ def test_eval_async_with_asyncio_wait_for(ctx):
     assert run(main())
 
 
+def test_timeout_returns_after_the_host_coroutine_unwound(ctx):
+    """A timeout left the cancelled host task running past eval_async (3.12+ wait_for failed)."""
+    unwound = []
+
+    async def slow():
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # unwinding takes a step of the loop
+            unwound.append(True)
+            raise
+
+    async def main():
+        ctx.globals["slow"] = slow
+        with pytest.raises(qjs.JSTimeoutError):
+            await ctx.eval_async("await slow()", timeout=0.1)
+        # no sleep: the cancellation has been delivered and finished before the raise
+        return unwound == [True] and only_current_task()
+
+    assert run(main())
+
+
 def _close_while_in_flight(delay: float):
     errors = []
     outcome = []

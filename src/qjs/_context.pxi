@@ -355,7 +355,7 @@ cdef class Context:
             try:
                 await _drive(self.runtime, promise, deadline)
             except BaseException:
-                _cancel_host_calls(self)
+                await _reap(_cancel_host_calls(self))
                 raise
             if module:
                 _promise_outcome(self, promise)

@@ -126,7 +126,7 @@ async def _async_step(Handle h, object value, int mode):
         try:
             await _drive(c.runtime, promise, deadline)
         except BaseException:
-            _cancel_host_calls(c)
+            await _reap(_cancel_host_calls(c))
             raise
         result = _promise_handle_outcome(c, promise)
         try:

@@ -257,22 +257,25 @@ cdef object _promise_outcome(Context c, Handle promise):
         value._release()
 
 
-cdef void _cancel_host_calls(Context c):
-    """Cancel the in-flight host coroutines of `c` and reject their promises."""
+cdef list _cancel_host_calls(Context c):
+    """Cancel the in-flight host coroutines of `c` and reject their promises.
+
+    Returns the cancelled tasks: the caller awaits them (_reap) before it re-raises.
+    """
     cdef Runtime rt = c.runtime
     cdef _HostCall call
     cdef qjs_entry e
     if not rt._tasks or rt.q == NULL:
-        return
+        return []
     mine = [task for task, call in rt._tasks.items() if (<_HostCall>call).ctx is c]
     if not mine:
-        return
+        return []
     for task in mine:
         _cancel_task(task, <_HostCall>rt._tasks[task])
     try:
         rt._enter(&e, 0.1)
     except BaseException:
-        return
+        return mine
     try:
         for task in mine:
             call = rt._tasks.pop(task)
@@ -282,6 +285,23 @@ cdef void _cancel_host_calls(Context c):
                 pass
     finally:
         rt._leave(&e)
+    return mine
+
+
+async def _reap(list tasks):
+    """Wait until the cancelled host tasks have finished unwinding.
+
+    Since Python 3.12, asyncio.wait_for and asyncio.timeout run the awaited coroutine
+    in the caller's own task and expect it to leave no task of its own behind. The
+    wait is shielded: a second cancellation stops the waiting, never the unwinding.
+    """
+    try:
+        loop = _asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    pending = [t for t in tasks if not t.done() and t.get_loop() is loop]
+    if pending:
+        await _asyncio.shield(_asyncio.wait(pending))
 
 
 cdef int _settle_cancelled(Runtime rt, _HostCall call) except -1:
@@ -306,7 +326,7 @@ async def _await_promise(Context c, Handle promise, double timeout):
     try:
         await _drive(c.runtime, promise, deadline)
     except BaseException:
-        _cancel_host_calls(c)
+        await _reap(_cancel_host_calls(c))
         raise
     return _promise_outcome(c, promise)
 
