@@ -31,6 +31,10 @@ if sys.platform == "win32":
     # (VS 2022 17.5+), windows.h without winsock 1 (cutils.h includes winsock2.h),
     # Windows 8 APIs, and the /W3 warnings the engine is known to trigger silenced.
     define_macros += [("WIN32_LEAN_AND_MEAN", None), ("_WIN32_WINNT", "0x0602")]
+    # Atomics and SharedArrayBuffer: MSVC keeps __STDC_NO_ATOMICS__ defined even with
+    # /experimental:c11atomics, which quickjs.c reads as "no atomics";
+    # src/qjs/csrc/qjs_engine.c turns them on for MSVC 19.35+ (VS 2022 17.5+).
+    define_macros.append(("QJS_FORCE_ATOMICS", "1"))
     extra_compile_args = [
         "/std:c11",
         "/experimental:c11atomics",
@@ -95,7 +99,7 @@ directives = {
     "wraparound": False,
     "cdivision": True,
     "embedsignature": True,
-    "freethreading_compatible": False,
+    "freethreading_compatible": True,
 }
 if DEBUG:
     directives.update(boundscheck=True, wraparound=True)

@@ -41,6 +41,13 @@ def test_no_host_capabilities_by_default(ctx):
     assert dict(zip(names, kinds)) == {n: "undefined" for n in names}
 
 
+def test_atomics_exist_on_every_platform(ctx):
+    """MSVC builds lacked Atomics (quickjs.c read MSVC's __STDC_NO_ATOMICS__ as no atomics)."""
+    assert ctx.eval("typeof Atomics") == "object"
+    assert ctx.eval("const a = new Int32Array(new SharedArrayBuffer(8));"
+                    " Atomics.add(a, 1, 5); Atomics.compareExchange(a, 1, 5, 7); [...a]") == [0, 7]
+
+
 def test_atomics_wait_cannot_block(ctx):
     msg = ctx.eval("try { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); 'waited' }"
                    " catch (e) { e.name }")

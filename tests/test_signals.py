@@ -11,8 +11,12 @@ from conftest import child_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
+# The child installs Python's own SIGINT handler: started from a background job of a
+# non-interactive shell (a CI script's `cmd &`), it inherits SIGINT ignored, and Python
+# then leaves it ignored.
 CHILD = """
-import sys, qjs
+import signal, sys, qjs
+signal.signal(signal.SIGINT, signal.default_int_handler)
 ctx = qjs.Context()
 print("ready", flush=True)
 try:

@@ -158,3 +158,23 @@ def test_many_runtimes_created_and_closed_concurrently(n):
                 assert ctx.eval("[1, 2, 3].reduce((a, b) => a + b)") == 6
 
     run_threads([worker] * n)
+
+
+def test_short_thread_stress_run():
+    """8 threads sharing, closing and dropping contexts and handles crashed ctx.close()
+    without the GIL (a handle list unlinked outside any lock); ci/stress_threads.py."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import child_env
+
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "ci", "stress_threads.py")
+    if not os.path.exists(script):
+        pytest.skip("ci/stress_threads.py is not beside the tests")
+    r = subprocess.run([sys.executable, script, "--seconds", "3", "--seed", "1"],
+                       capture_output=True, text=True, timeout=120, env=child_env())
+    assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
+    assert r.stdout.strip().endswith("ok"), r.stdout[-2000:]
+    assert "live objects at the end: {'runtimes': 0, 'contexts': 0, 'handles': 0}" in r.stdout

@@ -101,10 +101,11 @@ cdef class Context:
                 raise MemoryError()
             JS_SetContextOpaque(jctx, self.cs)
             # link into the runtime's list
-            self._next = rt._contexts
-            if rt._contexts != NULL:
-                (<Context>rt._contexts)._prev = <PyObject *>self
-            rt._contexts = <PyObject *>self
+            with cython.critical_section(rt):
+                self._next = rt._contexts
+                if rt._contexts != NULL:
+                    (<Context>rt._contexts)._prev = <PyObject *>self
+                rt._contexts = <PyObject *>self
             if rt.q.atom_private == 0:
                 sym = JS_NewPrivateSymbol(jctx, "qjs.host_error")
                 if JS_IsException(sym):
@@ -148,6 +149,12 @@ cdef class Context:
         cdef int i
         if self.ctx != NULL and self.runtime is not None and self.runtime.q != NULL:
             q = self.runtime.q
+            if q.closing and q.owner != _thread_ident():
+                # Runtime.close() in another thread may be freeing this context
+                # now (free-threaded builds): let it finish, then look again
+                qjs_wait_unlocked(q)
+                if self.ctx == NULL or self.runtime.q == NULL:
+                    return
             for i in range(_COMPILED_SLOTS):
                 qjs_free_value_any_thread(q, self._compiled[i])
                 self._compiled[i] = JS_UNDEFINED
@@ -161,20 +168,31 @@ cdef class Context:
 
     cdef void _unlink(self):
         cdef Runtime rt = self.runtime
-        if self._prev != NULL:
-            (<Context>self._prev)._next = self._next
-        elif rt is not None and rt._contexts == <PyObject *>self:
-            rt._contexts = self._next
-        if self._next != NULL:
-            (<Context>self._next)._prev = self._prev
-        self._prev = NULL
-        self._next = NULL
+        if rt is None:
+            return
+        with cython.critical_section(rt):
+            if self._prev != NULL:
+                (<Context>self._prev)._next = self._next
+            elif rt._contexts == <PyObject *>self:
+                rt._contexts = self._next
+            if self._next != NULL:
+                (<Context>self._next)._prev = self._prev
+            self._prev = NULL
+            self._next = NULL
 
     cdef void _close_handles(self):
-        cdef Handle h
-        while self._handles != NULL:
-            h = <Handle>self._handles
-            h._release()
+        cdef JSValue v
+        cdef bint more = True
+        while more:
+            # a handle is taken off the list inside the critical section its own
+            # __dealloc__ waits for, so it cannot be freed under us
+            v = JS_UNDEFINED
+            with cython.critical_section(self):
+                more = self._handles != NULL
+                if more:
+                    v = (<Handle>self._handles)._take()
+                    if self.runtime.q != NULL and self.runtime.q.rt != NULL:
+                        qjs_free_value_any_thread(self.runtime.q, v)
 
     cdef void _drop_compiled(self):
         """Free the cached compiled code (the runtime lock is held)."""
@@ -594,10 +612,11 @@ cdef class Context:
         h.ctx = self
         h.value = v
         h._alive = True
-        h._next = self._handles
-        if self._handles != NULL:
-            (<Handle>self._handles)._prev = <PyObject *>h
-        self._handles = <PyObject *>h
+        with cython.critical_section(self):
+            h._next = self._handles
+            if self._handles != NULL:
+                (<Handle>self._handles)._prev = <PyObject *>h
+            self._handles = <PyObject *>h
         qjs_live_handles_inc()
         return h
 
@@ -799,10 +818,8 @@ cdef bint _is_async_callable(object fn):
 
 
 cdef inline void qjs_live_handles_inc() noexcept:
-    global qjs_live_handles
-    qjs_live_handles += 1
+    qjs_atomic_add(&qjs_live_handles, 1)
 
 
 cdef inline void qjs_live_contexts_inc() noexcept:
-    global qjs_live_contexts
-    qjs_live_contexts += 1
+    qjs_atomic_add(&qjs_live_contexts, 1)

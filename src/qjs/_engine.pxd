@@ -145,6 +145,8 @@ cdef extern from "shim.h":
         QJS_RESUME_RETURN
 
     Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles
+    Py_ssize_t qjs_atomic_add(Py_ssize_t *p, Py_ssize_t d) nogil
+    void qjs_wait_unlocked(qjs_rt *q)
 
 
 cdef class Runtime:
@@ -166,6 +168,8 @@ cdef class Runtime:
     cdef Py_ssize_t _rejections_dropped # rejections beyond the cap, reported as a count
     cdef object _module_loader          # callable(name) -> source str, or None: imports fail
     cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
+    cdef qjs_rt *_q_mem                 # the C state's memory, freed at dealloc, not at close:
+                                        # another thread may still hold q (free-threaded builds)
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
@@ -234,5 +238,6 @@ cdef class Handle:
 
     cdef int _check(self) except -1
     cdef void _release(self)
+    cdef JSValue _take(self) noexcept
     cdef object _call_this(self, object this, tuple args, bint as_handle)
     cdef object _call(self, JSValueConst this, tuple args, bint as_handle)

@@ -1,4 +1,4 @@
-# cython: freethreading_compatible = False
+# cython: freethreading_compatible = True
 """qjs._engine: QuickJS-ng bound to Python.
 
 The public names are re-exported by ``qjs``; see ARCHITECTURE.md for the

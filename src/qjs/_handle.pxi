@@ -68,9 +68,25 @@ cdef class Handle:
     cdef void _release(self):
         """Free the value and leave the context's list. No Python is called."""
         cdef Context c = self.ctx
-        cdef JSValue v
+        cdef JSValue v = JS_UNDEFINED
         if not self._alive:
             return
+        # the context's list is linked and unlinked only in its critical section
+        # (a no-op with the GIL): __dealloc__ may run in any thread. The value is
+        # freed (or queued) inside it too, so a Runtime.close() in another thread,
+        # which takes every handle through the same section, cannot free the
+        # runtime between the two.
+        with cython.critical_section(c):
+            if self._alive:
+                v = self._take()
+                if c.runtime is not None and c.runtime.q != NULL and c.runtime.q.rt != NULL:
+                    qjs_free_value_any_thread(c.runtime.q, v)
+
+    cdef JSValue _take(self) noexcept:
+        """Leave the context's list and return the value to free (the caller holds
+        the context's critical section and has seen the handle alive)."""
+        cdef Context c = self.ctx
+        cdef JSValue v
         self._alive = False
         if self._prev != NULL:
             (<Handle>self._prev)._next = self._next
@@ -83,8 +99,7 @@ cdef class Handle:
         _live_handles_dec()
         v = self.value
         self.value = JS_UNDEFINED
-        if c.runtime is not None and c.runtime.q != NULL and c.runtime.q.rt != NULL:
-            qjs_free_value_any_thread(c.runtime.q, v)
+        return v
 
     cdef int _check(self) except -1:
         if not self._alive:
@@ -440,5 +455,4 @@ cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args
 
 
 cdef inline void _live_handles_dec() noexcept:
-    global qjs_live_handles
-    qjs_live_handles -= 1
+    qjs_atomic_add(&qjs_live_handles, -1)

@@ -69,6 +69,7 @@ cdef class Runtime:
         if self.q == NULL:
             raise MemoryError("could not create a JS runtime")
         self.q.pyrt = <PyObject *>self
+        self._q_mem = self.q
         self._timeout = -1
         self._deferred = []
         self._py_errors = {}
@@ -89,8 +90,10 @@ cdef class Runtime:
                     JS_FreeAtomRT(self.q.rt, self.q.atom_private)
                     self.q.atom_private = 0
                 qjs_rt_close(self.q)
-            qjs_rt_decref(self.q)
             self.q = NULL
+        if self._q_mem != NULL:
+            qjs_rt_decref(self._q_mem)
+            self._q_mem = NULL
 
     # -- entries --------------------------------------------------------------
 
@@ -137,10 +140,12 @@ cdef class Runtime:
     cdef void _close_now(self):
         """Close every context and free the runtime. The lock is held by this thread."""
         cdef qjs_rt *q = self.q
-        cdef Context c
+        cdef PyObject *c
         while self._contexts != NULL:
-            c = <Context>self._contexts
-            c._free_js()
+            # borrowed, never a new reference: on a free-threaded build another
+            # thread may be in this context's __dealloc__, waiting for the lock we hold
+            c = self._contexts
+            (<Context>c)._free_js()
         self._free_deferred()
         self._py_errors.clear()
         if q.atom_private:
@@ -148,8 +153,7 @@ cdef class Runtime:
             q.atom_private = 0
         q.py_handler = NULL
         self.q = NULL
-        qjs_rt_close(q)   # releases the lock
-        qjs_rt_decref(q)
+        qjs_rt_close(q)   # releases the lock; the memory stays until __dealloc__
         self._interrupt_handler = None
         for task, call in list(self._tasks.items()):
             _cancel_task(task, <_HostCall>call)

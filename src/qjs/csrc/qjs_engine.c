@@ -9,6 +9,14 @@
 #include <Python.h>
 #include <pythread.h>
 
+/* MSVC defines __STDC_NO_ATOMICS__ in C11 mode even when /experimental:c11atomics
+   (VS 2022 17.5, _MSC_VER 1935, and later) provides <stdatomic.h>, and quickjs.c
+   compiles Atomics only without it: setup.py asks for them with QJS_FORCE_ATOMICS. */
+#if defined(QJS_FORCE_ATOMICS) && defined(_MSC_VER) && !defined(__clang__) && _MSC_VER >= 1935
+#include "quickjs-c-atomics.h"
+#define CONFIG_ATOMICS
+#endif
+
 #include "quickjs.c"
 
 #include "shim.h"
@@ -361,7 +369,7 @@ qjs_rt *qjs_rt_new(void)
     }
     JS_SetCanBlock(q->rt, false);
     q->refs = 1;
-    qjs_live_runtimes++;
+    qjs_atomic_add(&qjs_live_runtimes, 1);
     return q;
 }
 
@@ -370,7 +378,7 @@ static void qjs_rt_free(qjs_rt *q)
     if (q->rt) {
         JS_FreeRuntime(q->rt);
         q->rt = NULL;
-        qjs_live_runtimes--;
+        qjs_atomic_add(&qjs_live_runtimes, -1);
     }
     if (q->lock)
         qjs_mutex_free(q->lock);
@@ -384,7 +392,7 @@ static void qjs_rt_free(qjs_rt *q)
 
 void qjs_rt_decref(qjs_rt *q)
 {
-    if (q && --q->refs == 0)
+    if (q && qjs_atomic_add_int(&q->refs, -1) == 0)
         qjs_rt_free(q);
 }
 
@@ -410,10 +418,19 @@ void qjs_rt_close(qjs_rt *q)
     qjs_atom_cache_clear(q);
     JS_FreeRuntime(q->rt);
     q->rt = NULL;
-    qjs_live_runtimes--;
+    qjs_atomic_add(&qjs_live_runtimes, -1);
     q->owner = 0;
     q->depth = 0;
     qjs_mutex_unlock(q->lock);
+}
+
+/* Wait until no thread holds the runtime (GIL released while waiting). */
+void qjs_wait_unlocked(qjs_rt *q)
+{
+    Py_BEGIN_ALLOW_THREADS
+    qjs_mutex_lock(q->lock);
+    qjs_mutex_unlock(q->lock);
+    Py_END_ALLOW_THREADS
 }
 
 int qjs_try_lock(qjs_rt *q)
@@ -442,7 +459,7 @@ int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
         q->depth++;
     } else {
         if (!qjs_mutex_trylock(q->lock)) {
-            q->refs++;
+            qjs_atomic_add_int(&q->refs, 1);
             Py_BEGIN_ALLOW_THREADS
             qjs_mutex_lock(q->lock);
             Py_END_ALLOW_THREADS
@@ -452,7 +469,11 @@ int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
                 qjs_rt_decref(q);
                 return -1;
             }
-            q->refs--;
+            qjs_atomic_add_int(&q->refs, -1);
+        } else if (!q->rt) {
+            /* closed by another thread after the caller read q */
+            qjs_mutex_unlock(q->lock);
+            return -1;
         }
         q->owner = me;
         q->depth = 1;
@@ -504,6 +525,18 @@ void qjs_leave(qjs_rt *q, qjs_entry *e)
     }
 }
 
+/* After queuing a free: the thread that held the runtime may have left between
+   our failed try and the queuing (without a GIL nothing orders the two), so the
+   queue is drained here if the runtime is free now. */
+static void qjs_retry_drain(qjs_rt *q)
+{
+    if (qjs_try_lock(q) == 1) {
+        if (q->rt)
+            qjs_drain_pending(q);
+        qjs_unlock(q);
+    }
+}
+
 /* Free a JS value from any thread, with the GIL held. If another thread is
    using the runtime, the free is queued and done when that thread leaves. */
 void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
@@ -512,6 +545,10 @@ void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
     if (!JS_VALUE_HAS_REF_COUNT(v))
         return;
     r = qjs_try_lock(q);
+    if (r == 1 && !q->rt) {
+        qjs_unlock(q);  /* closed meanwhile: the value went with the runtime */
+        return;
+    }
     if (r) {
         JS_FreeValueRT(q->rt, v);
         if (r == 1) {
@@ -535,6 +572,7 @@ void qjs_free_value_any_thread(qjs_rt *q, JSValue v)
     }
     q->pending[q->npending++] = v;
     qjs_mutex_unlock(q->pending_lock);
+    qjs_retry_drain(q);
 }
 
 void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
@@ -544,13 +582,17 @@ void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
     if (cs)
         qjs_ctxstate_close(cs);
     JS_FreeContext(ctx);
-    qjs_live_contexts--;
+    qjs_atomic_add(&qjs_live_contexts, -1);
 }
 
 /* Free a context from any thread, with the GIL held (see qjs_free_value_any_thread). */
 void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
 {
     int r = qjs_try_lock(q);
+    if (r == 1 && !q->rt) {
+        qjs_unlock(q);  /* closed meanwhile: the context went with the runtime */
+        return;
+    }
     if (r) {
         qjs_free_context(ctx, cs);
         if (r == 1) {
@@ -574,6 +616,7 @@ void qjs_free_context_any_thread(qjs_rt *q, JSContext *ctx, qjs_ctxstate *cs)
     q->pending_ctx[q->npending_ctx].cs = cs;
     q->npending_ctx++;
     qjs_mutex_unlock(q->pending_lock);
+    qjs_retry_drain(q);
 }
 
 /* With the runtime lock held. Values first, then contexts. */
@@ -1067,8 +1110,13 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
     QJS_ASSERT(q->owner == PyThread_get_thread_ident());
     qjs_hold_gil(q);
     QJS_ASSERT(PyGILState_Check());
-    if (q->interrupt || q->closing)
+    if (q->interrupt || q->closing) {
+        /* closed by another thread before any interrupt check saw it: say so,
+           or the error reads as a stop by an interrupt handler */
+        if (!q->interrupt)
+            q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
         return qjs_throw_interrupted(ctx);
+    }
     if (!h->cs->open)
         return JS_ThrowTypeError(ctx, "host function called after its context was closed");
     if (h->max_args >= 0 && argc > h->max_args)

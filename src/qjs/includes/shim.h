@@ -12,6 +12,34 @@
 #include <pythread.h>
 #include "quickjs.h"
 
+/* Atomic adds for the counters and reference counts that threads touch without a
+ * common lock (the live-object counters, qjs_rt.refs): with the GIL they were
+ * serialized by it, on a free-threaded build they are not. Returns the new value. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static inline Py_ssize_t qjs_atomic_add(Py_ssize_t *p, Py_ssize_t d)
+{
+#if defined(_WIN64)
+    return (Py_ssize_t)_InterlockedExchangeAdd64((volatile __int64 *)p, (__int64)d) + d;
+#else
+    return (Py_ssize_t)_InterlockedExchangeAdd((volatile long *)p, (long)d) + d;
+#endif
+}
+static inline int qjs_atomic_add_int(int *p, int d)
+{
+    return (int)_InterlockedExchangeAdd((volatile long *)p, (long)d) + d;
+}
+#else
+static inline Py_ssize_t qjs_atomic_add(Py_ssize_t *p, Py_ssize_t d)
+{
+    return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST);
+}
+static inline int qjs_atomic_add_int(int *p, int d)
+{
+    return __atomic_add_fetch(p, d, __ATOMIC_SEQ_CST);
+}
+#endif
+
 /* Why JS was stopped. Sticky until the outermost entry leaves. */
 enum {
     QJS_INT_NONE = 0,
@@ -149,6 +177,7 @@ void qjs_set_main_thread(unsigned long ident);
 qjs_rt *qjs_rt_new(void);
 void qjs_rt_close(qjs_rt *q);    /* with the lock held: frees the JSRuntime, releases the lock */
 void qjs_rt_decref(qjs_rt *q);
+void qjs_wait_unlocked(qjs_rt *q);
 void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit);
 double qjs_now(void);
 
