@@ -681,8 +681,16 @@ cdef class Context:
     @property
     def globals(self):
         """A :class:`Handle` on the global object."""
+        cdef qjs_entry e
         self._check()
-        return self._handle(JS_GetGlobalObject(self.ctx))
+        # inside an entry: another thread may be running JS in this runtime (or,
+        # without the GIL, closing this context)
+        self.runtime._enter(&e, -1)
+        try:
+            self._check()
+            return self._handle(JS_GetGlobalObject(self.ctx))
+        finally:
+            self.runtime._leave(&e)
 
     def function(self, fn=None, *, name=None):
         """Expose a Python callable as a global JS function (a decorator).
