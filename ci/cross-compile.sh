@@ -10,6 +10,9 @@
 #   QJS_XC_WORK  work directory (default /tmp/qjs-xc): venv, generated C, headers, objects
 #   PYTHON       interpreter for the venv (default python3)
 #
+# Compiled at -O0: a check of the sources, not of code generation, and several
+# times faster on quickjs.c.
+#
 # What is compiled, per target:
 #   _engine.c (Cython's output for src/qjs/_engine.pyx, generated once with the
 #   directives of setup.py) and src/qjs/csrc/qjs_engine.c (our C; it #includes the
@@ -93,7 +96,7 @@ windows_headers() {
     echo "-I$work/windows-include -I$cpy/Include"
 }
 
-common=(-std=gnu11 -O1 -fvisibility=hidden -fno-strict-aliasing -funsigned-char -fwrapv
+common=(-std=gnu11 -O0 -fvisibility=hidden -fno-strict-aliasing -funsigned-char -fwrapv
         -DQUICKJS_NG_BUILD -D_GNU_SOURCE -DNDEBUG -Wno-unused-command-line-argument)
 ours=(-Wall -Werror -Wno-unused-function -Wno-sign-compare -Wno-unused-parameter
       -Wno-implicit-fallthrough -Wno-missing-field-initializers
