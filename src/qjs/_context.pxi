@@ -51,7 +51,10 @@ cdef class Context:
     with one, ``timeout`` overrides the runtime's for this context.
     ``console``: by default ``console.log`` & co. write to ``sys.stdout`` /
     ``sys.stderr``; a callable receives ``(level, *args)``; ``False`` leaves
-    ``console`` out.
+    ``console`` out. ``conversion_limit``: the most bytes of Python objects one
+    conversion of a JS value may build (default: 4 x the runtime's
+    ``memory_limit``, none without one; ``None``: no limit); past it,
+    :class:`qjs.JSMemoryError`.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -63,9 +66,10 @@ cdef class Context:
         for i in range(_COMPILED_SLOTS):
             self._compiled[i] = JS_UNDEFINED
         self._next_id = 1
+        self._conv_limit = -2
 
     def __init__(self, runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
-                 console=_DEFAULT):
+                 console=_DEFAULT, conversion_limit=_DEFAULT):
         cdef qjs_entry e
         cdef Runtime rt
         cdef JSContext *jctx
@@ -86,6 +90,8 @@ cdef class Context:
                 and not callable(console):
             raise TypeError("console must be a callable, True, or False")
         self._timeout = _seconds(timeout)
+        if conversion_limit is not _DEFAULT:
+            self.conversion_limit = conversion_limit
         rt._enter(&e, -1)
         try:
             jctx = JS_NewContext(rt.q.rt)
@@ -269,6 +275,32 @@ cdef class Context:
     def timeout(self, value):
         self._timeout = _seconds(value)
 
+    @property
+    def conversion_limit(self):
+        """The most bytes of Python objects that converting one JS value may build
+        (estimated before they are allocated; ``None``: no limit). Past it the
+        conversion raises :class:`qjs.JSMemoryError`. Default: 4 x the runtime's
+        ``memory_limit``, following it when it changes (no limit without one)."""
+        cdef Py_ssize_t n = self._conversion_budget()
+        return None if n < 0 else n
+
+    @conversion_limit.setter
+    def conversion_limit(self, value):
+        if value is None:
+            self._conv_limit = -1
+        else:
+            self._conv_limit = _size(value, "conversion_limit")
+
+    cdef Py_ssize_t _conversion_budget(self) except? -3:
+        """The budget in bytes of one JS -> Python conversion, -1: none."""
+        cdef object mem
+        if self._conv_limit != -2:
+            return self._conv_limit
+        mem = self.runtime._memory_limit if self.runtime is not None else None
+        if mem is None:
+            return -1
+        return min(mem * 4, _sys.maxsize)
+
     # -- evaluation -----------------------------------------------------------
 
     def eval(self, code, *, filename="<eval>", module=False, timeout=_DEFAULT):
@@ -302,7 +334,8 @@ cdef class Context:
             self._check()
             if module:
                 return self._eval_module(src[:n], fname)
-            if n > _COMPILED_MAX_SOURCE:
+            if n > _COMPILED_MAX_SOURCE or type(code) is not str or type(filename) is not str:
+                # the cache keys on exact str only: a subclass may hash as it likes
                 v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
             else:
                 # Recent short sources keep their compiled code: running it again
@@ -753,7 +786,7 @@ cdef object _async_completion(Context c, Handle result):
 cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
     """A module namespace (an exotic object) as a dict of its exports."""
     cdef _Conv st
-    _conv_init(&st, c.runtime.q)
+    _conv_init_py(&st, c)
     return _plain_to_py_generic(c, jctx, ns, &st)
 
 

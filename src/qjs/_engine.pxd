@@ -90,6 +90,7 @@ cdef extern from "shim.h":
     void qjs_rt_decref(qjs_rt *q)
     void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
     double qjs_now()
+    int qjs_stack_exhausted(qjs_rt *q)
 
     int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
     void qjs_leave(qjs_rt *q, qjs_entry *e)
@@ -125,6 +126,7 @@ cdef extern from "shim.h":
 
     int qjs_classify(JSContext *ctx, JSValueConst v)
     object qjs_string_to_py(JSContext *ctx, JSValueConst v)
+    size_t qjs_string_size(JSValueConst v)
     object qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
     int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                        uint32_t cap)
@@ -206,6 +208,8 @@ cdef class Context:
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *
     cdef void _prune_host(self)
     cdef _install_console(self, writer)
+    cdef Py_ssize_t _conv_limit         # conversion budget in bytes; -1: none, -2: the default
+    cdef Py_ssize_t _conversion_budget(self) except? -3
     cdef object _eval(self, object code, object filename, bint module, object timeout,
                       bint as_handle)
     cdef object _eval_module(self, bytes src, bytes fname)

@@ -128,9 +128,15 @@ double qjs_now(void)
 /* ------------------------------------------------------------ thread stack */
 
 /* Bytes kept free below the JS budget for the host: Python frames of host
-   functions, the engine's own C frames between two stack checks. */
+   functions called from the deepest JS frame (json.loads of 800 levels needs
+   about 100 KiB), the engine's own C frames between two stack checks. Half of
+   what the thread has left, between these bounds. */
 #define QJS_STACK_MARGIN (96 * 1024)
+#define QJS_STACK_MARGIN_MAX (256 * 1024)
 #define QJS_STACK_MIN (16 * 1024)
+/* Conversions and host calls stop (with a clean error) this close to the end
+   of the real stack: enough to raise and unwind a Python exception. */
+#define QJS_STACK_FLOOR (48 * 1024)
 
 /* Lowest usable address of the calling thread's stack (stacks grow down on
    every platform wheels are built for), and its top. 0 if unknown. */
@@ -196,8 +202,12 @@ static void qjs_update_stack(qjs_rt *q)
     size_t budget = q->stack_limit ? q->stack_limit : (size_t)-1;
     if (low && sp > low) {
         size_t avail = sp - low;
-        avail = avail > QJS_STACK_MARGIN + QJS_STACK_MIN ? avail - QJS_STACK_MARGIN
-                                                         : QJS_STACK_MIN / 2;
+        size_t margin = avail / 2;
+        if (margin < QJS_STACK_MARGIN)
+            margin = QJS_STACK_MARGIN;
+        if (margin > QJS_STACK_MARGIN_MAX)
+            margin = QJS_STACK_MARGIN_MAX;
+        avail = avail > margin + QJS_STACK_MIN ? avail - margin : QJS_STACK_MIN / 2;
         if (budget > avail)
             budget = avail;
     } else if (budget == (size_t)-1) {
@@ -208,6 +218,12 @@ static void qjs_update_stack(qjs_rt *q)
         JS_SetMaxStackSize(q->rt, budget);
         q->stack_effective = budget;
     }
+}
+
+int qjs_stack_exhausted(qjs_rt *q)
+{
+    uintptr_t sp = js_get_stack_pointer();
+    return q->stack_low && sp > q->stack_low && sp - q->stack_low < QJS_STACK_FLOOR;
 }
 
 void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
@@ -1069,6 +1085,8 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
     QJS_ASSERT(PyGILState_Check());
     if (q->interrupt || q->closing)
         return qjs_throw_interrupted(ctx);
+    if (qjs_stack_exhausted(q))
+        return JS_ThrowStackOverflow(ctx);
     if (!h->cs->open)
         return JS_ThrowTypeError(ctx, "host function called after its context was closed");
     if (h->max_args >= 0 && argc > h->max_args)
@@ -1177,16 +1195,49 @@ static PyObject *qjs_jsstring_to_py(JSString *s)
         }
         if (i == len)
             return PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, w, len);
-        /* surrogates: pairs combine, lone ones are kept */
+        /* surrogates: pairs combine, lone ones are kept as code points (what
+           the "surrogatepass" UTF-16 decoder gives, in one linear pass) */
         {
-            int order = -1;  /* little endian */
-#if PY_BIG_ENDIAN
-            order = 1;
-#endif
-            return PyUnicode_DecodeUTF16((const char *)w, (Py_ssize_t)len * 2, "surrogatepass",
-                                         &order);
+            uint32_t npairs = 0, j, k;
+            PyObject *r;
+            Py_UCS4 *out;
+            for (j = i; j < len; j++) {
+                if ((w[j] & 0xfc00) == 0xd800 && j + 1 < len && (w[j + 1] & 0xfc00) == 0xdc00) {
+                    npairs++;
+                    j++;
+                }
+            }
+            if (npairs == 0)
+                return PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, w, len);
+            r = PyUnicode_New((Py_ssize_t)(len - npairs), 0x10ffff);
+            if (!r)
+                return NULL;
+            out = PyUnicode_4BYTE_DATA(r);
+            for (j = 0, k = 0; j < len; j++) {
+                uint32_t c = w[j];
+                if ((c & 0xfc00) == 0xd800 && j + 1 < len && (w[j + 1] & 0xfc00) == 0xdc00) {
+                    c = 0x10000 + ((c - 0xd800) << 10) + (w[j + 1] - 0xdc00);
+                    j++;
+                }
+                out[k++] = c;
+            }
+            return r;
         }
     }
+}
+
+/* Bytes a JS string takes as a Python str, about (for the conversion budget). */
+size_t qjs_string_size(JSValueConst v)
+{
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_STRING_ROPE) {
+        JSStringRope *r = JS_VALUE_GET_STRING_ROPE(v);
+        return (size_t)r->len << r->is_wide_char;
+    }
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_STRING) {
+        JSString *p = JS_VALUE_GET_STRING(v);
+        return (size_t)p->len << p->is_wide_char;
+    }
+    return 0;
 }
 
 /* GIL held. Returns a new str, or NULL with a Python exception (JS errors while

@@ -151,6 +151,8 @@ void qjs_rt_close(qjs_rt *q);    /* with the lock held: frees the JSRuntime, rel
 void qjs_rt_decref(qjs_rt *q);
 void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit);
 double qjs_now(void);
+/* 1 when the calling thread (inside an entry) is near the end of its real stack */
+int qjs_stack_exhausted(qjs_rt *q);
 
 /* entries; enter() may drop the GIL while it waits for another thread */
 int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout);   /* -1: the runtime was closed */
@@ -196,6 +198,7 @@ JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObj
 /* conversion helpers */
 int qjs_classify(JSContext *ctx, JSValueConst v);
 PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v);
+size_t qjs_string_size(JSValueConst v);
 PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom);
 int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                    uint32_t cap);
