@@ -221,12 +221,28 @@ cdef class Context:
                 self._closed = True
                 self._close_handles()
                 self._unlink()
+                JS_SetContextOpaque(self.ctx, NULL)
                 qjs_ctxstate_close(self.cs)
                 self.cs = NULL
                 self._host.clear()
                 rt._deferred.append(self)
+            elif self._owns_runtime:
+                # JS running on another thread is stopped by closing the runtime
+                # (which closes this context)
+                rt.close()
+                return
             else:
-                rt._enter(&e, -1)
+                # JS of this context running on another thread is stopped at
+                # its next interrupt check; then the lock is free
+                self.cs.close_requested = 1
+                q.close_requests += 1
+                try:
+                    rt._enter(&e, -1)
+                finally:
+                    if rt.q != NULL:
+                        rt.q.close_requests -= 1
+                    if self.cs != NULL:
+                        self.cs.close_requested = 0
                 try:
                     self._free_js()
                 finally:
@@ -664,31 +680,42 @@ cdef class Context:
                                         name="InternalError")
             if why == QJS_INT_CLOSED:
                 return ClosedError("the context was closed while JS was running")
-            if JS_IsObject(exc):
-                pyexc = _host_exception(rt, jctx, exc)
-                if pyexc is not None:
-                    stack = _js_str_prop(jctx, exc, "stack")
-                    if stack:
-                        _add_note(pyexc, "JS stack:\n" + stack.rstrip())
-                    return pyexc
-            if qjs_is_out_of_memory(jctx, exc):
-                return JSMemoryError("out of memory", name="InternalError")
-            if qjs_is_stack_overflow(jctx, exc):
-                return JSStackOverflowError("Maximum call stack size exceeded", name="RangeError",
-                                            stack=_js_str_prop(jctx, exc, "stack") or "")
-            if JS_IsObject(exc) and JS_IsError(exc):
-                name = _js_str_prop(jctx, exc, "name") or "Error"
-                message = _js_str_prop(jctx, exc, "message") or ""
-                stack = _js_str_prop(jctx, exc, "stack") or ""
-                return JSError(message, name=name, stack=stack,
-                               value=self._handle(JS_DupValue(jctx, exc)))
-            try:
-                value = _convert(self, jctx, exc)
-            except Exception:
-                value = None
-            return JSError(_js_to_string(jctx, exc), name="", value=value)
+            err = self._js_error_of(jctx, exc)
+            if q != NULL and q.interrupt != QJS_INT_NONE:
+                # reading the error (a getter, a Proxy trap, toString) ran JS
+                # that was stopped: report the stop, not the error
+                JS_Throw(jctx, JS_DupValue(jctx, exc))
+                return self._js_error(jctx)
+            return err
         finally:
             JS_FreeValue(jctx, exc)
+
+    cdef object _js_error_of(self, JSContext *jctx, JSValueConst exc):
+        """The Python exception for a thrown value that is not a stop."""
+        cdef Runtime rt = self.runtime
+        if JS_IsObject(exc):
+            pyexc = _host_exception(rt, jctx, exc)
+            if pyexc is not None:
+                stack = _js_str_prop(jctx, exc, "stack")
+                if stack:
+                    _add_note(pyexc, "JS stack:\n" + stack.rstrip())
+                return pyexc
+        if qjs_is_out_of_memory(jctx, exc):
+            return JSMemoryError("out of memory", name="InternalError")
+        if qjs_is_stack_overflow(jctx, exc):
+            return JSStackOverflowError("Maximum call stack size exceeded", name="RangeError",
+                                        stack=_js_str_prop(jctx, exc, "stack") or "")
+        if JS_IsObject(exc) and JS_IsError(exc):
+            name = _js_str_prop(jctx, exc, "name") or "Error"
+            message = _js_str_prop(jctx, exc, "message") or ""
+            stack = _js_str_prop(jctx, exc, "stack") or ""
+            return JSError(message, name=name, stack=stack,
+                           value=self._handle(JS_DupValue(jctx, exc)))
+        try:
+            value = _convert(self, jctx, exc)
+        except Exception:
+            value = None
+        return JSError(_js_to_string(jctx, exc), name="", value=value)
 
     # -- globals and host functions -------------------------------------------
 

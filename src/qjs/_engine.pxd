@@ -38,6 +38,7 @@ cdef extern from "shim.h":
         PyObject *context
         uint64_t *dead
         size_t ndead
+        int close_requested
 
     ctypedef struct qjs_rt:
         JSRuntime *rt
@@ -53,6 +54,7 @@ cdef extern from "shim.h":
         JSAtom atom_private
         uint64_t *dead_errors
         size_t ndead_errors
+        int close_requests
 
     ctypedef struct qjs_hostref:
         qjs_rt *q
@@ -203,6 +205,7 @@ cdef class Context:
     cdef void _drop_compiled(self)
     cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
+    cdef object _js_error_of(self, JSContext *jctx, JSValueConst exc)
     cdef object _run_result(self, JSContext *jctx, JSValue v)
     cdef Handle _handle(self, JSValue v)
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *

@@ -252,6 +252,40 @@ static int qjs_py_interrupt_call(qjs_rt *q, int what)
     return r;
 }
 
+/* Whether a frame on the JS stack belongs to a context that another thread
+   waits to close. */
+static int qjs_running_closed_context(JSRuntime *rt)
+{
+    JSStackFrame *sf;
+    for (sf = rt->current_stack_frame; sf; sf = sf->prev_frame) {
+        JSObject *p;
+        JSContext *realm = NULL;
+        qjs_ctxstate *cs;
+        if (JS_VALUE_GET_TAG(sf->cur_func) != JS_TAG_OBJECT)
+            continue;
+        p = JS_VALUE_GET_OBJ(sf->cur_func);
+        switch (p->class_id) {
+        case JS_CLASS_C_FUNCTION:
+            realm = p->u.cfunc.realm;
+            break;
+        case JS_CLASS_BYTECODE_FUNCTION:
+        case JS_CLASS_GENERATOR_FUNCTION:
+        case JS_CLASS_ASYNC_FUNCTION:
+        case JS_CLASS_ASYNC_GENERATOR_FUNCTION:
+            realm = p->u.func.function_bytecode->realm;
+            break;
+        default:
+            break;
+        }
+        if (!realm)
+            continue;
+        cs = JS_GetContextOpaque(realm);
+        if (cs && cs->close_requested)
+            return 1;
+    }
+    return 0;
+}
+
 static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
 {
     qjs_rt *q = opaque;
@@ -260,7 +294,7 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
     (void)rt;
     if (q->interrupt)
         return 1;
-    if (q->closing) {
+    if (q->closing || (q->close_requests && qjs_running_closed_context(rt))) {
         q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
         return 1;
     }
@@ -557,6 +591,7 @@ void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
 {
     QJS_ASSERT(((qjs_rt *)JS_GetRuntimeOpaque(JS_GetRuntime(ctx)))->owner ==
                PyThread_get_thread_ident());
+    JS_SetContextOpaque(ctx, NULL);
     if (cs)
         qjs_ctxstate_close(cs);
     JS_FreeContext(ctx);
@@ -1083,6 +1118,8 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
     QJS_ASSERT(q->owner == PyThread_get_thread_ident());
     qjs_hold_gil(q);
     QJS_ASSERT(PyGILState_Check());
+    if (!q->interrupt && q->close_requests && qjs_running_closed_context(q->rt))
+        q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
     if (q->interrupt || q->closing)
         return qjs_throw_interrupted(ctx);
     if (qjs_stack_exhausted(q))

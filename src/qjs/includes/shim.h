@@ -49,6 +49,7 @@ typedef struct qjs_ctxstate {
     PyObject *context;        /* borrowed qjs.Context; valid while open */
     uint64_t *dead;           /* ids of host functions JS has freed */
     size_t ndead, capdead;
+    volatile int close_requested; /* another thread waits to close it: stop its JS */
 } qjs_ctxstate;
 
 /* The opaque of one host function (a JS C closure). */
@@ -101,6 +102,7 @@ typedef struct qjs_rt {
     uint64_t *dead_errors;    /* ids of host exceptions whose JS error was freed */
     size_t ndead_errors, capdead_errors;
     qjs_atom_slot atom_cache[QJS_ATOM_CACHE];
+    volatile int close_requests;  /* contexts with close_requested set */
 } qjs_rt;
 
 /* A context whose free was requested while another thread used the runtime. */
