@@ -113,6 +113,7 @@ cdef extern from "shim.h":
     int qjs_lockdown(JSContext *ctx)
     JSValue qjs_throw_interrupted(JSContext *ctx)
     int qjs_is_uncatchable(JSValueConst v)
+    JSValue qjs_throw_stack_overflow(JSContext *ctx)
     int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
     int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
 

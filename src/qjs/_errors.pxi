@@ -98,7 +98,7 @@ cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexc
         if isinstance(exc, JSMemoryError):
             return JS_ThrowOutOfMemory(jctx)
         if isinstance(exc, JSStackOverflowError):
-            return JS_ThrowRangeError(jctx, "Maximum call stack size exceeded")
+            return qjs_throw_stack_overflow(jctx)
         if isinstance(exc, JSError):
             name = exc.name
             message = exc.message

@@ -1015,6 +1015,11 @@ JSValue qjs_throw_interrupted(JSContext *ctx)
     return JS_EXCEPTION;
 }
 
+JSValue qjs_throw_stack_overflow(JSContext *ctx)
+{
+    return JS_ThrowStackOverflow(ctx);
+}
+
 int qjs_is_uncatchable(JSValueConst v)
 {
     return JS_IsUncatchableError(v);

@@ -177,6 +177,8 @@ int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx);
 /* errors */
 JSValue qjs_throw_interrupted(JSContext *ctx);
 int qjs_is_uncatchable(JSValueConst v);
+/* the engine's own stack-overflow RangeError (recognised by qjs_is_stack_overflow) */
+JSValue qjs_throw_stack_overflow(JSContext *ctx);
 int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc);
 int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 
