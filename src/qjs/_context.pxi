@@ -51,7 +51,10 @@ cdef class Context:
     with one, ``timeout`` overrides the runtime's for this context.
     ``console``: by default ``console.log`` & co. write to ``sys.stdout`` /
     ``sys.stderr``; a callable receives ``(level, *args)``; ``False`` leaves
-    ``console`` out.
+    ``console`` out. ``conversion_limit``: the most bytes of Python objects one
+    conversion of a JS value may build (default: 4 x the runtime's
+    ``memory_limit``, none without one; ``None``: no limit); past it,
+    :class:`qjs.JSMemoryError`.
     """
 
     def __cinit__(self, *args, **kwargs):
@@ -63,9 +66,10 @@ cdef class Context:
         for i in range(_COMPILED_SLOTS):
             self._compiled[i] = JS_UNDEFINED
         self._next_id = 1
+        self._conv_limit = -2
 
     def __init__(self, runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
-                 console=_DEFAULT):
+                 console=_DEFAULT, conversion_limit=_DEFAULT):
         cdef qjs_entry e
         cdef Runtime rt
         cdef JSContext *jctx
@@ -86,6 +90,8 @@ cdef class Context:
                 and not callable(console):
             raise TypeError("console must be a callable, True, or False")
         self._timeout = _seconds(timeout)
+        if conversion_limit is not _DEFAULT:
+            self.conversion_limit = conversion_limit
         rt._enter(&e, -1)
         try:
             jctx = JS_NewContext(rt.q.rt)
@@ -233,12 +239,28 @@ cdef class Context:
                 self._closed = True
                 self._close_handles()
                 self._unlink()
+                JS_SetContextOpaque(self.ctx, NULL)
                 qjs_ctxstate_close(self.cs)
                 self.cs = NULL
                 self._host.clear()
                 rt._deferred.append(self)
+            elif self._owns_runtime:
+                # JS running on another thread is stopped by closing the runtime
+                # (which closes this context)
+                rt.close()
+                return
             else:
-                rt._enter(&e, -1)
+                # JS of this context running on another thread is stopped at
+                # its next interrupt check; then the lock is free
+                self.cs.close_requested = 1
+                q.close_requests += 1
+                try:
+                    rt._enter(&e, -1)
+                finally:
+                    if rt.q != NULL:
+                        rt.q.close_requests -= 1
+                    if self.cs != NULL:
+                        self.cs.close_requested = 0
                 try:
                     self._free_js()
                 finally:
@@ -287,6 +309,32 @@ cdef class Context:
     def timeout(self, value):
         self._timeout = _seconds(value)
 
+    @property
+    def conversion_limit(self):
+        """The most bytes of Python objects that converting one JS value may build
+        (estimated before they are allocated; ``None``: no limit). Past it the
+        conversion raises :class:`qjs.JSMemoryError`. Default: 4 x the runtime's
+        ``memory_limit``, following it when it changes (no limit without one)."""
+        cdef Py_ssize_t n = self._conversion_budget()
+        return None if n < 0 else n
+
+    @conversion_limit.setter
+    def conversion_limit(self, value):
+        if value is None:
+            self._conv_limit = -1
+        else:
+            self._conv_limit = _size(value, "conversion_limit")
+
+    cdef Py_ssize_t _conversion_budget(self) except? -3:
+        """The budget in bytes of one JS -> Python conversion, -1: none."""
+        cdef object mem
+        if self._conv_limit != -2:
+            return self._conv_limit
+        mem = self.runtime._memory_limit if self.runtime is not None else None
+        if mem is None:
+            return -1
+        return min(mem * 4, _sys.maxsize)
+
     # -- evaluation -----------------------------------------------------------
 
     def eval(self, code, *, filename="<eval>", module=False, timeout=_DEFAULT):
@@ -320,7 +368,8 @@ cdef class Context:
             self._check()
             if module:
                 return self._eval_module(src[:n], fname)
-            if n > _COMPILED_MAX_SOURCE:
+            if n > _COMPILED_MAX_SOURCE or type(code) is not str or type(filename) is not str:
+                # the cache keys on exact str only: a subclass may hash as it likes
                 v = qjs_eval(rt.q, self.ctx, src, n, fname, JS_EVAL_TYPE_GLOBAL)
             else:
                 # Recent short sources keep their compiled code: running it again
@@ -650,31 +699,42 @@ cdef class Context:
                                         name="InternalError")
             if why == QJS_INT_CLOSED:
                 return ClosedError("the context was closed while JS was running")
-            if JS_IsObject(exc):
-                pyexc = _host_exception(rt, jctx, exc)
-                if pyexc is not None:
-                    stack = _js_str_prop(jctx, exc, "stack")
-                    if stack:
-                        _add_note(pyexc, "JS stack:\n" + stack.rstrip())
-                    return pyexc
-            if qjs_is_out_of_memory(jctx, exc):
-                return JSMemoryError("out of memory", name="InternalError")
-            if qjs_is_stack_overflow(jctx, exc):
-                return JSStackOverflowError("Maximum call stack size exceeded", name="RangeError",
-                                            stack=_js_str_prop(jctx, exc, "stack") or "")
-            if JS_IsObject(exc) and JS_IsError(exc):
-                name = _js_str_prop(jctx, exc, "name") or "Error"
-                message = _js_str_prop(jctx, exc, "message") or ""
-                stack = _js_str_prop(jctx, exc, "stack") or ""
-                return JSError(message, name=name, stack=stack,
-                               value=self._handle(JS_DupValue(jctx, exc)))
-            try:
-                value = _convert(self, jctx, exc)
-            except Exception:
-                value = None
-            return JSError(_js_to_string(jctx, exc), name="", value=value)
+            err = self._js_error_of(jctx, exc)
+            if q != NULL and q.interrupt != QJS_INT_NONE:
+                # reading the error (a getter, a Proxy trap, toString) ran JS
+                # that was stopped: report the stop, not the error
+                JS_Throw(jctx, JS_DupValue(jctx, exc))
+                return self._js_error(jctx)
+            return err
         finally:
             JS_FreeValue(jctx, exc)
+
+    cdef object _js_error_of(self, JSContext *jctx, JSValueConst exc):
+        """The Python exception for a thrown value that is not a stop."""
+        cdef Runtime rt = self.runtime
+        if JS_IsObject(exc):
+            pyexc = _host_exception(rt, jctx, exc)
+            if pyexc is not None:
+                stack = _js_str_prop(jctx, exc, "stack")
+                if stack:
+                    _add_note(pyexc, "JS stack:\n" + stack.rstrip())
+                return pyexc
+        if qjs_is_out_of_memory(jctx, exc):
+            return JSMemoryError("out of memory", name="InternalError")
+        if qjs_is_stack_overflow(jctx, exc):
+            return JSStackOverflowError("Maximum call stack size exceeded", name="RangeError",
+                                        stack=_js_str_prop(jctx, exc, "stack") or "")
+        if JS_IsObject(exc) and JS_IsError(exc):
+            name = _js_str_prop(jctx, exc, "name") or "Error"
+            message = _js_str_prop(jctx, exc, "message") or ""
+            stack = _js_str_prop(jctx, exc, "stack") or ""
+            return JSError(message, name=name, stack=stack,
+                           value=self._handle(JS_DupValue(jctx, exc)))
+        try:
+            value = _convert(self, jctx, exc)
+        except Exception:
+            value = None
+        return JSError(_js_to_string(jctx, exc), name="", value=value)
 
     # -- globals and host functions -------------------------------------------
 
@@ -780,7 +840,7 @@ cdef object _async_completion(Context c, Handle result):
 cdef object _namespace_to_dict(Context c, JSContext *jctx, JSValueConst ns):
     """A module namespace (an exotic object) as a dict of its exports."""
     cdef _Conv st
-    _conv_init(&st, c.runtime.q)
+    _conv_init_py(&st, c)
     return _plain_to_py_generic(c, jctx, ns, &st)
 
 

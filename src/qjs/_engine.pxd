@@ -38,6 +38,7 @@ cdef extern from "shim.h":
         PyObject *context
         uint64_t *dead
         size_t ndead
+        int close_requested
 
     ctypedef struct qjs_rt:
         JSRuntime *rt
@@ -53,6 +54,7 @@ cdef extern from "shim.h":
         JSAtom atom_private
         uint64_t *dead_errors
         size_t ndead_errors
+        int close_requests
 
     ctypedef struct qjs_hostref:
         qjs_rt *q
@@ -90,6 +92,7 @@ cdef extern from "shim.h":
     void qjs_rt_decref(qjs_rt *q)
     void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
     double qjs_now()
+    int qjs_stack_exhausted(qjs_rt *q)
 
     int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout)
     void qjs_leave(qjs_rt *q, qjs_entry *e)
@@ -110,6 +113,7 @@ cdef extern from "shim.h":
     int qjs_lockdown(JSContext *ctx)
     JSValue qjs_throw_interrupted(JSContext *ctx)
     int qjs_is_uncatchable(JSValueConst v)
+    JSValue qjs_throw_stack_overflow(JSContext *ctx)
     int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc)
     int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc)
 
@@ -125,6 +129,7 @@ cdef extern from "shim.h":
 
     int qjs_classify(JSContext *ctx, JSValueConst v)
     object qjs_string_to_py(JSContext *ctx, JSValueConst v)
+    size_t qjs_string_size(JSValueConst v)
     object qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom)
     int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                        uint32_t cap)
@@ -205,11 +210,14 @@ cdef class Context:
     cdef void _drop_compiled(self)
     cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
+    cdef object _js_error_of(self, JSContext *jctx, JSValueConst exc)
     cdef object _run_result(self, JSContext *jctx, JSValue v)
     cdef Handle _handle(self, JSValue v)
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *
     cdef void _prune_host(self)
     cdef _install_console(self, writer)
+    cdef Py_ssize_t _conv_limit         # conversion budget in bytes; -1: none, -2: the default
+    cdef Py_ssize_t _conversion_budget(self) except? -3
     cdef object _eval(self, object code, object filename, bint module, object timeout,
                       bint as_handle)
     cdef object _eval_module(self, bytes src, bytes fname)

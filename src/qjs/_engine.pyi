@@ -61,7 +61,13 @@ class Runtime:
     def closed(self) -> bool:
         """True once the runtime is closed."""
 
-    def new_context(self, *, timeout: _Timeout = None, console: _Console = ...) -> Context:
+    def new_context(
+        self,
+        *,
+        timeout: _Timeout = None,
+        console: _Console = ...,
+        conversion_limit: int | None = ...,
+    ) -> Context:
         """A new Context in this runtime."""
 
     @property
@@ -135,6 +141,9 @@ class Context:
         console: by default ``console.log`` & co. write to ``sys.stdout`` and
             ``sys.stderr``; a callable receives ``(level, *args)``; ``False``
             leaves ``console`` out.
+        conversion_limit: the most bytes of Python objects one conversion of a
+            JS value may build (default: 4 x the runtime's ``memory_limit``;
+            ``None``: no limit); past it, JSMemoryError.
     """
 
     def __init__(
@@ -145,7 +154,14 @@ class Context:
         stack_limit: int | None = None,
         timeout: _Timeout = None,
         console: _Console = ...,
+        conversion_limit: int | None = ...,
     ) -> None: ...
+    @property
+    def conversion_limit(self) -> int | None:
+        """The conversion budget in bytes (None: no limit)."""
+
+    @conversion_limit.setter
+    def conversion_limit(self, value: int | None) -> None: ...
     def close(self) -> None:
         """Close the context (and its runtime, if the context owns it)."""
 

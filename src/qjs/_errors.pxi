@@ -7,6 +7,9 @@
 #   original is kept by id so that, uncaught, it is re-raised as itself.
 
 
+from cpython.exc cimport PyErr_Clear
+
+
 cdef object _js_str_prop(JSContext *jctx, JSValueConst obj, const char *name):
     """String(obj[name]), or None if absent or if reading it throws."""
     cdef JSValue v = JS_GetPropertyStr(jctx, obj, name)
@@ -68,6 +71,14 @@ cdef object _host_exception(Runtime rt, JSContext *jctx, JSValueConst exc):
     return rt._py_errors.get(ident) if found else None
 
 
+cdef void _drop_failure(JSContext *jctx) noexcept:
+    """Forget a failed string conversion: its Python error (a string too long
+    for JS) or its pending JS exception (out of memory)."""
+    PyErr_Clear()
+    if JS_HasException(jctx):
+        JS_FreeValue(jctx, JS_GetException(jctx))
+
+
 cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexcept:
     """Throw `exc` (raised by host code) into JS; returns JS_EXCEPTION. Never raises."""
     cdef Runtime rt = c.runtime
@@ -87,7 +98,7 @@ cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexc
         if isinstance(exc, JSMemoryError):
             return JS_ThrowOutOfMemory(jctx)
         if isinstance(exc, JSStackOverflowError):
-            return JS_ThrowRangeError(jctx, "Maximum call stack size exceeded")
+            return qjs_throw_stack_overflow(jctx)
         if isinstance(exc, JSError):
             name = exc.name
             message = exc.message
@@ -103,9 +114,13 @@ cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexc
         v = qjs_string_from_py(jctx, str(name))
         if not JS_IsException(v):
             JS_DefinePropertyValueStr(jctx, err, "name", v, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
+        else:
+            _drop_failure(jctx)
         v = qjs_string_from_py(jctx, str(message))
         if not JS_IsException(v):
             JS_DefinePropertyValueStr(jctx, err, "message", v, JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
+        else:
+            _drop_failure(jctx)
         # the original is kept as long as the JS error lives (its token's finalizer
         # queues the id; the entry is dropped at the next exit from the runtime)
         ident = rt._next_error

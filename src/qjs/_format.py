@@ -23,6 +23,9 @@ def _number(x: float) -> str:
     return repr(x)
 
 
+_MAX_BYTES = 100
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return _Raw(_number(value))
@@ -31,7 +34,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (bytes, bytearray)):
-        return _Raw(f"Uint8Array({len(value)}) [{', '.join(str(b) for b in value)}]")
+        # at most _MAX_BYTES shown, as Node does: a big buffer is not a big string
+        shown = ", ".join(map(str, value[:_MAX_BYTES]))
+        if len(value) > _MAX_BYTES:
+            shown += f", ... {len(value) - _MAX_BYTES} more items"
+        return _Raw(f"Uint8Array({len(value)}) [{shown}]")
     if isinstance(value, datetime.datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, (str, int, bool)) or value is None:

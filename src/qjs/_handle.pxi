@@ -14,10 +14,13 @@ cdef JSAtom _key_atom(Context c, JSContext *jctx, object key) except? 0:
         atom = JS_ValueToAtom(jctx, s)
         JS_FreeValue(jctx, s)
     elif isinstance(key, int):
-        return _key_atom(c, jctx, str(int(key)))
+        return _key_atom(c, jctx, int.__repr__(key))  # the value, not a subclass's __int__
     elif isinstance(key, Handle) and (<Handle>key).ctx.runtime is c.runtime:
         (<Handle>key)._check()
-        atom = JS_ValueToAtom(jctx, (<Handle>key).value)
+        # our own reference: toString/toPrimitive may run JS that disposes the key
+        s = JS_DupValue(jctx, (<Handle>key).value)
+        atom = JS_ValueToAtom(jctx, s)
+        JS_FreeValue(jctx, s)
     else:
         raise TypeError(f"property keys are str or int, not {type(key).__name__!r}")
     if atom == JS_ATOM_NULL:
@@ -149,11 +152,18 @@ cdef class Handle:
         """The value converted as ``eval`` results are."""
         cdef qjs_entry e
         cdef Context c = self.ctx
+        cdef JSValue v
         self._check()
         c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
         try:
             self._check()
-            return _convert(c, c.ctx, self.value)
+            # our own reference: a getter may dispose this handle (or close the
+            # context) while the value is converted
+            v = JS_DupValue(c.ctx, self.value)
+            try:
+                return _convert(c, c.ctx, v)
+            finally:
+                JS_FreeValue(c.ctx, v)
         finally:
             c.runtime._leave(&e)
 
@@ -170,7 +180,7 @@ cdef class Handle:
         try:
             self._check()
             atom = _key_atom(c, c.ctx, key)
-            v = JS_GetProperty(c.ctx, self.value, atom)
+            v = _get_property(c.ctx, self.value, atom)
             JS_FreeAtom(c.ctx, atom)
             if JS_IsException(v):
                 raise c._js_error(c.ctx)
@@ -188,7 +198,7 @@ cdef class Handle:
         try:
             self._check()
             atom = _key_atom(c, c.ctx, key)
-            v = JS_GetProperty(c.ctx, self.value, atom)
+            v = _get_property(c.ctx, self.value, atom)
             JS_FreeAtom(c.ctx, atom)
             return c._run_result(c.ctx, v)
         finally:
@@ -198,7 +208,7 @@ cdef class Handle:
         cdef qjs_entry e
         cdef Context c = self.ctx
         cdef JSAtom atom
-        cdef JSValue v
+        cdef JSValue v, obj
         cdef int r
         self._check()
         c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
@@ -210,7 +220,9 @@ cdef class Handle:
                     v = c._host_function(c.ctx, value, key, 0)
                 else:
                     v = _to_js(c, c.ctx, value)
-                r = JS_SetProperty(c.ctx, self.value, atom, v)
+                obj = JS_DupValue(c.ctx, self.value)  # a setter may dispose the handle
+                r = JS_SetProperty(c.ctx, obj, atom, v)
+                JS_FreeValue(c.ctx, obj)
             finally:
                 JS_FreeAtom(c.ctx, atom)
             if r < 0:
@@ -224,13 +236,16 @@ cdef class Handle:
         cdef qjs_entry e
         cdef Context c = self.ctx
         cdef JSAtom atom
+        cdef JSValue obj
         cdef int r
         self._check()
         c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
         try:
             self._check()
             atom = _key_atom(c, c.ctx, key)
-            r = JS_DeleteProperty(c.ctx, self.value, atom, JS_PROP_THROW)
+            obj = JS_DupValue(c.ctx, self.value)  # a Proxy trap may dispose the handle
+            r = JS_DeleteProperty(c.ctx, obj, atom, JS_PROP_THROW)
+            JS_FreeValue(c.ctx, obj)
             JS_FreeAtom(c.ctx, atom)
             if r < 0:
                 raise c._js_error(c.ctx)
@@ -241,6 +256,7 @@ cdef class Handle:
         cdef qjs_entry e
         cdef Context c = self.ctx
         cdef JSAtom atom
+        cdef JSValue obj
         cdef int r
         self._check()
         if not JS_IsObject(self.value):
@@ -249,7 +265,9 @@ cdef class Handle:
         try:
             self._check()
             atom = _key_atom(c, c.ctx, key)
-            r = JS_HasProperty(c.ctx, self.value, atom)
+            obj = JS_DupValue(c.ctx, self.value)  # a Proxy trap may dispose the handle
+            r = JS_HasProperty(c.ctx, obj, atom)
+            JS_FreeValue(c.ctx, obj)
             JS_FreeAtom(c.ctx, atom)
             if r < 0:
                 raise c._js_error(c.ctx)
@@ -263,14 +281,19 @@ cdef class Handle:
         cdef Context c = self.ctx
         cdef JSPropertyEnum *tab = NULL
         cdef uint32_t length = 0, i
+        cdef JSValue obj
+        cdef int r
         self._check()
         if not JS_IsObject(self.value):
             return []
         c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
         try:
             self._check()
-            if JS_GetOwnPropertyNames(c.ctx, &tab, &length, self.value,
-                                      JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY) < 0:
+            obj = JS_DupValue(c.ctx, self.value)  # a Proxy trap may dispose the handle
+            r = JS_GetOwnPropertyNames(c.ctx, &tab, &length, obj,
+                                       JS_GPN_STRING_MASK | JS_GPN_ENUM_ONLY)
+            JS_FreeValue(c.ctx, obj)
+            if r < 0:
                 raise c._js_error(c.ctx)
             try:
                 return [qjs_atom_str(c.ctx, c.runtime.q, tab[i].atom) for i in range(length)]
@@ -297,20 +320,23 @@ cdef class Handle:
         cdef qjs_entry e
         cdef Context c = self.ctx
         cdef JSAtom atom
-        cdef JSValue f
+        cdef JSValue f, obj
         self._check()
         c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
         try:
             self._check()
             atom = _key_atom(c, c.ctx, name)
-            f = JS_GetProperty(c.ctx, self.value, atom)
+            obj = JS_DupValue(c.ctx, self.value)  # a getter may dispose the handle
+            f = JS_GetProperty(c.ctx, obj, atom)
             JS_FreeAtom(c.ctx, atom)
             if JS_IsException(f):
+                JS_FreeValue(c.ctx, obj)
                 raise c._js_error(c.ctx)
             try:
-                return _call_value(c, f, self.value, args, False)
+                return _call_value(c, f, obj, args, False)
             finally:
                 JS_FreeValue(c.ctx, f)
+                JS_FreeValue(c.ctx, obj)
         finally:
             c.runtime._leave(&e)
 
@@ -367,7 +393,7 @@ cdef class Handle:
         return _async_step(self, value, _resume_mode(mode))
 
     def __iter__(self):
-        if JS_IsObject(self.value) and "next" in self and not JS_IsArray(self.value):
+        if _is_iterator(self, False):
             return self
         return _get_iterator(self, False)
 
@@ -396,7 +422,7 @@ cdef class Handle:
         _step(self, None, QJS_RESUME_RETURN)
 
     def __aiter__(self):
-        if JS_IsObject(self.value) and "next" in self:
+        if _is_iterator(self, True):
             return self
         return _get_iterator(self, True)
 
@@ -430,19 +456,20 @@ cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args
         argv = <JSValue *>malloc(n * sizeof(JSValue))
         if argv == NULL:
             raise MemoryError()
+    # our own references for the call: converting the arguments (Python code)
+    # or a host function may dispose the handles (or close the context) that
+    # held them
+    fdup = JS_DupValue(jctx, f)
+    tdup = JS_DupValue(jctx, this)
     try:
         _conv_init(&st, c.runtime.q)
         for i in range(n):
             argv[i] = _from_py(c, jctx, args[i], &st)
             done += 1
-        # our own references for the call: a host function may dispose the
-        # handles (or close the context) that held them while JS runs
-        fdup = JS_DupValue(jctx, f)
-        tdup = JS_DupValue(jctx, this)
         r = qjs_call(c.runtime.q, jctx, fdup, tdup, <int>n, argv)
+    finally:
         JS_FreeValue(jctx, fdup)
         JS_FreeValue(jctx, tdup)
-    finally:
         for i in range(done):
             JS_FreeValue(jctx, argv[i])
         if argv != stackbuf:
@@ -452,6 +479,47 @@ cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args
             raise c._js_error(jctx)
         return c._handle(r)
     return c._run_result(jctx, r)
+
+
+cdef JSValue _get_property(JSContext *jctx, JSValueConst obj, JSAtom atom):
+    """obj[atom] read through a reference of our own (a getter or a Proxy trap
+    may dispose the handle that holds obj)."""
+    cdef JSValue o = JS_DupValue(jctx, obj)
+    cdef JSValue v = JS_GetProperty(jctx, o, atom)
+    JS_FreeValue(jctx, o)
+    return v
+
+
+cdef bint _is_iterator(Handle h, bint is_async) except -1:
+    """Whether the value is itself an iterator: it has `next` (and, for sync
+    iteration, is not an array). A failing lookup (a revoked Proxy) raises now."""
+    cdef qjs_entry e
+    cdef Context c = h.ctx
+    cdef JSValue obj
+    cdef JSAtom atom
+    cdef int r
+    h._check()
+    if not JS_IsObject(h.value):
+        return False
+    c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
+    try:
+        h._check()
+        obj = JS_DupValue(c.ctx, h.value)
+        try:
+            atom = JS_NewAtomLen(c.ctx, "next", 4)
+            if atom == JS_ATOM_NULL:
+                raise c._js_error(c.ctx)
+            r = JS_HasProperty(c.ctx, obj, atom)
+            JS_FreeAtom(c.ctx, atom)
+            if r < 0:
+                raise c._js_error(c.ctx)
+            if r == 0 or is_async:
+                return r == 1
+            return not JS_IsArray(obj)
+        finally:
+            JS_FreeValue(c.ctx, obj)
+    finally:
+        c.runtime._leave(&e)
 
 
 cdef inline void _live_handles_dec() noexcept:

@@ -22,7 +22,7 @@ cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
     cdef PyObject *stack[_STACK_ARGS]
     cdef PyObject **args = stack
     try:
-        _conv_init(&st, h.q)
+        _conv_init_py(&st, c)
         if argc > _STACK_ARGS:
             args = <PyObject **>malloc(argc * sizeof(PyObject *))
             if args == NULL:

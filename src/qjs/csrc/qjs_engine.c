@@ -136,9 +136,15 @@ double qjs_now(void)
 /* ------------------------------------------------------------ thread stack */
 
 /* Bytes kept free below the JS budget for the host: Python frames of host
-   functions, the engine's own C frames between two stack checks. */
+   functions called from the deepest JS frame (json.loads of 800 levels needs
+   about 100 KiB), the engine's own C frames between two stack checks. Half of
+   what the thread has left, between these bounds. */
 #define QJS_STACK_MARGIN (96 * 1024)
+#define QJS_STACK_MARGIN_MAX (256 * 1024)
 #define QJS_STACK_MIN (16 * 1024)
+/* Conversions and host calls stop (with a clean error) this close to the end
+   of the real stack: enough to raise and unwind a Python exception. */
+#define QJS_STACK_FLOOR (48 * 1024)
 
 /* Lowest usable address of the calling thread's stack (stacks grow down on
    every platform wheels are built for), and its top. 0 if unknown. */
@@ -204,8 +210,12 @@ static void qjs_update_stack(qjs_rt *q)
     size_t budget = q->stack_limit ? q->stack_limit : (size_t)-1;
     if (low && sp > low) {
         size_t avail = sp - low;
-        avail = avail > QJS_STACK_MARGIN + QJS_STACK_MIN ? avail - QJS_STACK_MARGIN
-                                                         : QJS_STACK_MIN / 2;
+        size_t margin = avail / 2;
+        if (margin < QJS_STACK_MARGIN)
+            margin = QJS_STACK_MARGIN;
+        if (margin > QJS_STACK_MARGIN_MAX)
+            margin = QJS_STACK_MARGIN_MAX;
+        avail = avail > margin + QJS_STACK_MIN ? avail - margin : QJS_STACK_MIN / 2;
         if (budget > avail)
             budget = avail;
     } else if (budget == (size_t)-1) {
@@ -216,6 +226,12 @@ static void qjs_update_stack(qjs_rt *q)
         JS_SetMaxStackSize(q->rt, budget);
         q->stack_effective = budget;
     }
+}
+
+int qjs_stack_exhausted(qjs_rt *q)
+{
+    uintptr_t sp = js_get_stack_pointer();
+    return q->stack_low && sp > q->stack_low && sp - q->stack_low < QJS_STACK_FLOOR;
 }
 
 void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
@@ -244,6 +260,40 @@ static int qjs_py_interrupt_call(qjs_rt *q, int what)
     return r;
 }
 
+/* Whether a frame on the JS stack belongs to a context that another thread
+   waits to close. */
+static int qjs_running_closed_context(JSRuntime *rt)
+{
+    JSStackFrame *sf;
+    for (sf = rt->current_stack_frame; sf; sf = sf->prev_frame) {
+        JSObject *p;
+        JSContext *realm = NULL;
+        qjs_ctxstate *cs;
+        if (JS_VALUE_GET_TAG(sf->cur_func) != JS_TAG_OBJECT)
+            continue;
+        p = JS_VALUE_GET_OBJ(sf->cur_func);
+        switch (p->class_id) {
+        case JS_CLASS_C_FUNCTION:
+            realm = p->u.cfunc.realm;
+            break;
+        case JS_CLASS_BYTECODE_FUNCTION:
+        case JS_CLASS_GENERATOR_FUNCTION:
+        case JS_CLASS_ASYNC_FUNCTION:
+        case JS_CLASS_ASYNC_GENERATOR_FUNCTION:
+            realm = p->u.func.function_bytecode->realm;
+            break;
+        default:
+            break;
+        }
+        if (!realm)
+            continue;
+        cs = JS_GetContextOpaque(realm);
+        if (cs && cs->close_requested)
+            return 1;
+    }
+    return 0;
+}
+
 static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
 {
     qjs_rt *q = opaque;
@@ -252,7 +302,7 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
     (void)rt;
     if (q->interrupt)
         return 1;
-    if (q->closing) {
+    if (q->closing || (q->close_requests && qjs_running_closed_context(rt))) {
         q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
         return 1;
     }
@@ -579,6 +629,7 @@ void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
 {
     QJS_ASSERT(((qjs_rt *)JS_GetRuntimeOpaque(JS_GetRuntime(ctx)))->owner ==
                PyThread_get_thread_ident());
+    JS_SetContextOpaque(ctx, NULL);
     if (cs)
         qjs_ctxstate_close(cs);
     JS_FreeContext(ctx);
@@ -1007,6 +1058,11 @@ JSValue qjs_throw_interrupted(JSContext *ctx)
     return JS_EXCEPTION;
 }
 
+JSValue qjs_throw_stack_overflow(JSContext *ctx)
+{
+    return JS_ThrowStackOverflow(ctx);
+}
+
 int qjs_is_uncatchable(JSValueConst v)
 {
     return JS_IsUncatchableError(v);
@@ -1110,6 +1166,8 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
     QJS_ASSERT(q->owner == PyThread_get_thread_ident());
     qjs_hold_gil(q);
     QJS_ASSERT(PyGILState_Check());
+    if (!q->interrupt && q->close_requests && qjs_running_closed_context(q->rt))
+        q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
     if (q->interrupt || q->closing) {
         /* closed by another thread before any interrupt check saw it: say so,
            or the error reads as a stop by an interrupt handler */
@@ -1117,6 +1175,8 @@ static JSValue qjs_host_trampoline(JSContext *ctx, JSValueConst this_val, int ar
             q->interrupt = q->last_interrupt = QJS_INT_CLOSED;
         return qjs_throw_interrupted(ctx);
     }
+    if (qjs_stack_exhausted(q))
+        return JS_ThrowStackOverflow(ctx);
     if (!h->cs->open)
         return JS_ThrowTypeError(ctx, "host function called after its context was closed");
     if (h->max_args >= 0 && argc > h->max_args)
@@ -1225,16 +1285,49 @@ static PyObject *qjs_jsstring_to_py(JSString *s)
         }
         if (i == len)
             return PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, w, len);
-        /* surrogates: pairs combine, lone ones are kept */
+        /* surrogates: pairs combine, lone ones are kept as code points (what
+           the "surrogatepass" UTF-16 decoder gives, in one linear pass) */
         {
-            int order = -1;  /* little endian */
-#if PY_BIG_ENDIAN
-            order = 1;
-#endif
-            return PyUnicode_DecodeUTF16((const char *)w, (Py_ssize_t)len * 2, "surrogatepass",
-                                         &order);
+            uint32_t npairs = 0, j, k;
+            PyObject *r;
+            Py_UCS4 *out;
+            for (j = i; j < len; j++) {
+                if ((w[j] & 0xfc00) == 0xd800 && j + 1 < len && (w[j + 1] & 0xfc00) == 0xdc00) {
+                    npairs++;
+                    j++;
+                }
+            }
+            if (npairs == 0)
+                return PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, w, len);
+            r = PyUnicode_New((Py_ssize_t)(len - npairs), 0x10ffff);
+            if (!r)
+                return NULL;
+            out = PyUnicode_4BYTE_DATA(r);
+            for (j = 0, k = 0; j < len; j++) {
+                uint32_t c = w[j];
+                if ((c & 0xfc00) == 0xd800 && j + 1 < len && (w[j + 1] & 0xfc00) == 0xdc00) {
+                    c = 0x10000 + ((c - 0xd800) << 10) + (w[j + 1] - 0xdc00);
+                    j++;
+                }
+                out[k++] = c;
+            }
+            return r;
         }
     }
+}
+
+/* Bytes a JS string takes as a Python str, about (for the conversion budget). */
+size_t qjs_string_size(JSValueConst v)
+{
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_STRING_ROPE) {
+        JSStringRope *r = JS_VALUE_GET_STRING_ROPE(v);
+        return (size_t)r->len << r->is_wide_char;
+    }
+    if (JS_VALUE_GET_TAG(v) == JS_TAG_STRING) {
+        JSString *p = JS_VALUE_GET_STRING(v);
+        return (size_t)p->len << p->is_wide_char;
+    }
+    return 0;
 }
 
 /* GIL held. Returns a new str, or NULL with a Python exception (JS errors while

@@ -77,6 +77,7 @@ typedef struct qjs_ctxstate {
     PyObject *context;        /* borrowed qjs.Context; valid while open */
     uint64_t *dead;           /* ids of host functions JS has freed */
     size_t ndead, capdead;
+    volatile int close_requested; /* another thread waits to close it: stop its JS */
 } qjs_ctxstate;
 
 /* The opaque of one host function (a JS C closure). */
@@ -129,6 +130,7 @@ typedef struct qjs_rt {
     uint64_t *dead_errors;    /* ids of host exceptions whose JS error was freed */
     size_t ndead_errors, capdead_errors;
     qjs_atom_slot atom_cache[QJS_ATOM_CACHE];
+    volatile int close_requests;  /* contexts with close_requested set */
 } qjs_rt;
 
 /* A context whose free was requested while another thread used the runtime. */
@@ -180,6 +182,8 @@ void qjs_rt_decref(qjs_rt *q);
 void qjs_wait_unlocked(qjs_rt *q);
 void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit);
 double qjs_now(void);
+/* 1 when the calling thread (inside an entry) is near the end of its real stack */
+int qjs_stack_exhausted(qjs_rt *q);
 
 /* entries; enter() may drop the GIL while it waits for another thread */
 int qjs_enter(qjs_rt *q, qjs_entry *e, double timeout);   /* -1: the runtime was closed */
@@ -202,6 +206,8 @@ int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx);
 /* errors */
 JSValue qjs_throw_interrupted(JSContext *ctx);
 int qjs_is_uncatchable(JSValueConst v);
+/* the engine's own stack-overflow RangeError (recognised by qjs_is_stack_overflow) */
+JSValue qjs_throw_stack_overflow(JSContext *ctx);
 int qjs_is_stack_overflow(JSContext *ctx, JSValueConst exc);
 int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 
@@ -225,6 +231,7 @@ JSValue qjs_new_host_function(JSContext *ctx, qjs_rt *q, qjs_ctxstate *cs, PyObj
 /* conversion helpers */
 int qjs_classify(JSContext *ctx, JSValueConst v);
 PyObject *qjs_string_to_py(JSContext *ctx, JSValueConst v);
+size_t qjs_string_size(JSValueConst v);
 PyObject *qjs_atom_str(JSContext *ctx, qjs_rt *q, JSAtom atom);
 int qjs_plain_fast(JSContext *ctx, JSValueConst obj, JSAtom *atoms, JSValue *values,
                    uint32_t cap);
