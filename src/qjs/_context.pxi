@@ -88,7 +88,7 @@ cdef class Context:
         self._timeout = _seconds(timeout)
         rt._enter(&e, -1)
         try:
-            jctx = JS_NewContext(rt.q.rt)
+            jctx = qjs_new_context(rt.q.rt)
             if jctx == NULL:
                 raise JSMemoryError("could not create a JS context", name="InternalError")
             qjs_live_contexts_inc()
@@ -441,6 +441,7 @@ cdef class Context:
         cdef JSValue promise, ns
         cdef JSContext *pctx
         cdef int r
+        cdef unsigned long lost = qjs_lost_jobs(rt.q.rt)
         promise = qjs_eval_function(rt.q, self.ctx, compiled)
         if JS_IsException(promise):
             raise self._js_error(self.ctx)
@@ -458,6 +459,8 @@ cdef class Context:
                 JS_Throw(self.ctx, JS_PromiseResult(self.ctx, promise))
                 raise self._js_error(self.ctx)
             if state == JS_PROMISE_PENDING:
+                if qjs_lost_jobs(rt.q.rt) != lost:
+                    raise _lost_job_error()
                 raise DeadlockError("the module awaits something that cannot settle "
                                     "synchronously; use eval_async")
         finally:

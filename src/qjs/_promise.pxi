@@ -213,6 +213,7 @@ cdef int _pump(Runtime rt, double deadline) except -1:
 async def _drive(Runtime rt, Handle promise, double deadline):
     """Run jobs and host coroutines until `promise` settles."""
     cdef Context c = promise.ctx
+    cdef unsigned long lost = qjs_lost_jobs(rt.q.rt)
     while True:
         _pump(rt, deadline)
         promise._check()
@@ -222,6 +223,8 @@ async def _drive(Runtime rt, Handle promise, double deadline):
         if not inflight:
             if JS_IsJobPending(rt.q.rt):
                 continue
+            if qjs_lost_jobs(rt.q.rt) != lost:
+                raise _lost_job_error()
             raise DeadlockError("the awaited promise can never settle: no job is queued and "
                                 "no host coroutine is running")
         timeout = None
@@ -230,6 +233,12 @@ async def _drive(Runtime rt, Handle promise, double deadline):
             if timeout <= 0:
                 raise JSTimeoutError("JS execution exceeded its time limit", name="InternalError")
         await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
+
+
+cdef object _lost_job_error():
+    """What a promise left pending by a job the engine could not queue raises."""
+    return JSMemoryError("out of memory: a promise job could not be queued",
+                         name="InternalError")
 
 
 cdef Handle _promise_handle_outcome(Context c, Handle promise):
@@ -394,6 +403,10 @@ cdef void _report_rejections(Runtime rt):
             handler = c._on_rejection
             if handler is not None:
                 handler(reason.to_python())
+            elif qjs_is_out_of_memory(reason.ctx.ctx, reason.value):
+                # a consequence of the memory limit, which the entry running
+                # at the time reports as JSMemoryError: not a JS bug to flag
+                pass
             else:
                 _warnings.warn(f"unhandled promise rejection: {_describe_reason(reason)}",
                                UnhandledRejectionWarning, stacklevel=3)
