@@ -350,10 +350,11 @@ cdef class Context:
         """
         t = self._entry_timeout(timeout)
         deadline = qjs_now() + t if t >= 0 else 0.0
+        lost = _lost_jobs(self.runtime)
         promise, module_ptr = self._start_async(code, filename, module, t)
         try:
             try:
-                await _drive(self.runtime, promise, deadline)
+                await _drive(self.runtime, promise, deadline, lost)
             except BaseException:
                 _cancel_host_calls(self)
                 raise

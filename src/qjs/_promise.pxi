@@ -210,10 +210,17 @@ cdef int _pump(Runtime rt, double deadline) except -1:
     return 0
 
 
-async def _drive(Runtime rt, Handle promise, double deadline):
-    """Run jobs and host coroutines until `promise` settles."""
+cdef unsigned long _lost_jobs(Runtime rt):
+    """How many promise jobs the engine has dropped for lack of memory so far."""
+    return qjs_lost_jobs(rt.q.rt) if rt.q != NULL else 0
+
+
+async def _drive(Runtime rt, Handle promise, double deadline, object lost_before=None):
+    """Run jobs and host coroutines until `promise` settles. `lost_before`: the
+    lost-job count from before the JS that made `promise` started (the default,
+    now, misses jobs its first synchronous run dropped)."""
     cdef Context c = promise.ctx
-    cdef unsigned long lost = qjs_lost_jobs(rt.q.rt)
+    cdef unsigned long lost = _lost_jobs(rt) if lost_before is None else lost_before
     while True:
         _pump(rt, deadline)
         promise._check()
