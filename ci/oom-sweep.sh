@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Out-of-memory sweep: build qjs with AddressSanitizer + UndefinedBehaviorSanitizer
-# (as ci/sanitize.sh does, QJS_SANITIZE=1 also turns on the engine's assertions,
-# among them the leak check in JS_FreeRuntime), then run ci/oom_sweep.py under it:
+# (as ci/sanitize.sh does), then run ci/oom_sweep.py under it:
 # a small set of programs, each under every memory limit of a range, each limit
 # in a fresh Runtime. Every case must succeed or fail with a clean qjs exception;
 # a crash, a sanitizer report, an assertion, a wrong exception type fails the sweep.

@@ -5,8 +5,8 @@ passes when the program returns or raises ``qjs.JSMemoryError`` (or ``MemoryErro
 it fails on any other exception (``JSError('null')`` where the engine ran out of
 memory, for instance), on a warning (an unhandled rejection reported for an OOM), on
 a runtime left unusable (after the limit is lifted, a small eval must work), and on a
-crash: a signal, a sanitizer report, an engine assertion (a debug build checks in
-``JS_FreeRuntime`` that nothing leaked).
+crash: a signal, a sanitizer report, an engine assertion (run the sweep on a build
+with the engine's assertions on to turn leaks at JS_FreeRuntime into crashes).
 
 Many cases run in one child process, for speed. The child prints a line before and
 after each case; when it dies, the parent reports the case it was in and starts a new

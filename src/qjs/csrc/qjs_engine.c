@@ -9,13 +9,6 @@
 #include <Python.h>
 #include <pythread.h>
 
-#ifdef QJS_DEBUG
-/* debug and sanitizer builds keep the engine's assertions (among them the check
-   in JS_FreeRuntime that nothing leaked), whatever Python's CFLAGS say */
-#undef NDEBUG
-#include <assert.h>
-#endif
-
 #include "quickjs.c"
 
 #include "shim.h"
