@@ -62,3 +62,70 @@ def test_0004_engine_limit_errors_are_told_from_user_errors(ctx):
     with qjs.Context(memory_limit=8 << 20) as small:
         with pytest.raises(qjs.JSMemoryError):
             small.eval("const a = []; for (;;) a.push({x: 1})")
+
+
+def _child_ok(run_child, source):
+    r = run_child(source, timeout=240.0)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), (
+        r.returncode, r.stdout[-2000:], r.stderr[-4000:])
+
+
+def test_0005_failed_closure_leaves_its_opaque_to_the_caller(run_child):
+    """0005: Runtime(memory_limit=99233).new_context() aborted with free(): double free."""
+    _child_ok(run_child, """
+        import qjs
+        for limit in [99233] + list(range(96000, 112000, 61)):
+            rt = qjs.Runtime(memory_limit=limit)
+            try:
+                rt.new_context()
+            except qjs.JSMemoryError:
+                pass
+            rt.close()
+        print("ok")
+    """)
+
+
+def test_0006_out_of_memory_stored_in_a_promise_is_still_out_of_memory():
+    """0006: OOM in a promise job surfaced as JSError('null') and an unhandled-rejection warning."""
+    import asyncio
+    import warnings
+
+    async def main():
+        with qjs.Context(memory_limit=8 << 20, timeout=60) as ctx:
+            with pytest.raises(qjs.JSMemoryError):
+                await ctx.eval_async("function l() { return Promise.resolve().then(l) } await l()")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(main())
+
+
+def test_0007_compiling_at_the_edge_of_the_heap(run_child):
+    """0007: eval() near a full 1 MiB heap left bytecode with holes: SIGSEGV in resolve_variables."""
+    _child_ok(run_child, """
+        import qjs
+        ctx = qjs.Context(memory_limit=1 << 20, timeout=60, console=False)
+        ctx.eval('''const keep = [];
+          try { for (;;) keep.push([0]) } catch (e) { keep.length -= 300 }
+          for (let i = 0; i < 400; i++) try { keep.push([0]); eval('{ let a = 1; try { a.b.c } catch (e) { a = [a, e] } }') } catch (e) {}''')
+        ctx.close()
+        print("ok")
+    """)
+
+
+def test_0008_context_setup_out_of_memory(run_child):
+    """0008: a context that failed to allocate its prototypes stayed on the GC list (use after free)."""
+    _child_ok(run_child, """
+        import qjs
+        for limit in range(64 << 10, 112 << 10, 256):
+            rt = qjs.Runtime(memory_limit=limit)
+            try:
+                ctx = rt.new_context(console=False)
+                ctx.eval("function f() { return 1 } f()")
+            except qjs.JSMemoryError:
+                pass
+            rt.memory_limit = None
+            assert rt.new_context(console=False).eval("(() => 2)()") == 2
+            rt.close()
+        print("ok")
+    """)

@@ -94,7 +94,7 @@ cdef class Context:
             self.conversion_limit = conversion_limit
         rt._enter(&e, -1)
         try:
-            jctx = JS_NewContext(rt.q.rt)
+            jctx = qjs_new_context(rt.q.rt)
             if jctx == NULL:
                 raise JSMemoryError("could not create a JS context", name="InternalError")
             qjs_live_contexts_inc()
@@ -417,10 +417,11 @@ cdef class Context:
         """
         t = self._entry_timeout(timeout)
         deadline = qjs_now() + t if t >= 0 else 0.0
+        lost = _lost_jobs(self.runtime)
         promise, module_ptr = self._start_async(code, filename, module, t)
         try:
             try:
-                await _drive(self.runtime, promise, deadline)
+                await _drive(self.runtime, promise, deadline, lost)
             except BaseException:
                 await _reap(_cancel_host_calls(self))
                 raise
@@ -508,6 +509,7 @@ cdef class Context:
         cdef JSValue promise, ns
         cdef JSContext *pctx
         cdef int r
+        cdef unsigned long lost = qjs_lost_jobs(rt.q.rt)
         promise = qjs_eval_function(rt.q, self.ctx, compiled)
         if JS_IsException(promise):
             raise self._js_error(self.ctx)
@@ -525,6 +527,8 @@ cdef class Context:
                 JS_Throw(self.ctx, JS_PromiseResult(self.ctx, promise))
                 raise self._js_error(self.ctx)
             if state == JS_PROMISE_PENDING:
+                if qjs_lost_jobs(rt.q.rt) != lost:
+                    raise _lost_job_error()
                 raise DeadlockError("the module awaits something that cannot settle "
                                     "synchronously; use eval_async")
         finally:

@@ -110,6 +110,8 @@ cdef extern from "shim.h":
     JSValue qjs_eval_function(qjs_rt *q, JSContext *ctx, JSValue fun)
     int qjs_execute_pending_job(qjs_rt *q, JSContext **pctx)
 
+    JSContext *qjs_new_context(JSRuntime *rt)
+    unsigned long qjs_lost_jobs(JSRuntime *rt)
     int qjs_lockdown(JSContext *ctx)
     JSValue qjs_throw_interrupted(JSContext *ctx)
     int qjs_is_uncatchable(JSValueConst v)

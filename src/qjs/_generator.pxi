@@ -120,11 +120,12 @@ async def _async_step(Handle h, object value, int mode):
     cdef Context c = h.ctx
     cdef double t = c._entry_timeout(_DEFAULT)
     cdef double deadline = qjs_now() + t if t >= 0 else 0
+    cdef unsigned long lost = _lost_jobs(c.runtime)
     cdef Handle promise = _start_async_step(h, value, mode)
     cdef Handle result
     try:
         try:
-            await _drive(c.runtime, promise, deadline)
+            await _drive(c.runtime, promise, deadline, lost)
         except BaseException:
             await _reap(_cancel_host_calls(c))
             raise

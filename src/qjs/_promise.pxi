@@ -210,9 +210,17 @@ cdef int _pump(Runtime rt, double deadline) except -1:
     return 0
 
 
-async def _drive(Runtime rt, Handle promise, double deadline):
-    """Run jobs and host coroutines until `promise` settles."""
+cdef unsigned long _lost_jobs(Runtime rt):
+    """How many promise jobs the engine has dropped for lack of memory so far."""
+    return qjs_lost_jobs(rt.q.rt) if rt.q != NULL else 0
+
+
+async def _drive(Runtime rt, Handle promise, double deadline, object lost_before=None):
+    """Run jobs and host coroutines until `promise` settles. `lost_before`: the
+    lost-job count from before the JS that made `promise` started (the default,
+    now, misses jobs its first synchronous run dropped)."""
     cdef Context c = promise.ctx
+    cdef unsigned long lost = _lost_jobs(rt) if lost_before is None else lost_before
     while True:
         _pump(rt, deadline)
         promise._check()
@@ -222,6 +230,8 @@ async def _drive(Runtime rt, Handle promise, double deadline):
         if not inflight:
             if JS_IsJobPending(rt.q.rt):
                 continue
+            if qjs_lost_jobs(rt.q.rt) != lost:
+                raise _lost_job_error()
             raise DeadlockError("the awaited promise can never settle: no job is queued and "
                                 "no host coroutine is running")
         timeout = None
@@ -230,6 +240,12 @@ async def _drive(Runtime rt, Handle promise, double deadline):
             if timeout <= 0:
                 raise JSTimeoutError("JS execution exceeded its time limit", name="InternalError")
         await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
+
+
+cdef object _lost_job_error():
+    """What a promise left pending by a job the engine could not queue raises."""
+    return JSMemoryError("out of memory: a promise job could not be queued",
+                         name="InternalError")
 
 
 cdef Handle _promise_handle_outcome(Context c, Handle promise):
@@ -414,6 +430,10 @@ cdef void _report_rejections(Runtime rt):
             handler = c._on_rejection
             if handler is not None:
                 handler(reason.to_python())
+            elif qjs_is_out_of_memory(reason.ctx.ctx, reason.value):
+                # a consequence of the memory limit, which the entry running
+                # at the time reports as JSMemoryError: not a JS bug to flag
+                pass
             else:
                 _warnings.warn(f"unhandled promise rejection: {_describe_reason(reason)}",
                                UnhandledRejectionWarning, stacklevel=3)

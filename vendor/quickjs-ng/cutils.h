@@ -482,16 +482,18 @@ static inline int __dbuf_put_u16(DynBuf *s, uint16_t val);
 static inline int __dbuf_put_u32(DynBuf *s, uint32_t val);
 static inline int __dbuf_put_u64(DynBuf *s, uint64_t val);
 static inline int dbuf_putstr(DynBuf *s, const char *str);
+/* After a failed write (s->error) every later write fails too: the buffer
+   then holds a prefix of what was written, never a stream with holes. */
 static inline int dbuf_putc(DynBuf *s, uint8_t val)
 {
-    if (unlikely((s->allocated_size - s->size) < 1))
+    if (unlikely((s->allocated_size - s->size) < 1 || s->error))
         return __dbuf_putc(s, val);
     s->buf[s->size++] = val;
     return 0;
 }
 static inline int dbuf_put_u16(DynBuf *s, uint16_t val)
 {
-    if (unlikely((s->allocated_size - s->size) < 2))
+    if (unlikely((s->allocated_size - s->size) < 2 || s->error))
         return __dbuf_put_u16(s, val);
     put_u16(s->buf + s->size, val);
     s->size += 2;
@@ -499,7 +501,7 @@ static inline int dbuf_put_u16(DynBuf *s, uint16_t val)
 }
 static inline int dbuf_put_u32(DynBuf *s, uint32_t val)
 {
-    if (unlikely((s->allocated_size - s->size) < 4))
+    if (unlikely((s->allocated_size - s->size) < 4 || s->error))
         return __dbuf_put_u32(s, val);
     put_u32(s->buf + s->size, val);
     s->size += 4;
@@ -507,7 +509,7 @@ static inline int dbuf_put_u32(DynBuf *s, uint32_t val)
 }
 static inline int dbuf_put_u64(DynBuf *s, uint64_t val)
 {
-    if (unlikely((s->allocated_size - s->size) < 8))
+    if (unlikely((s->allocated_size - s->size) < 8 || s->error))
         return __dbuf_put_u64(s, val);
     put_u64(s->buf + s->size, val);
     s->size += 8;
@@ -788,12 +790,12 @@ static inline int dbuf_claim(DynBuf *s, size_t len)
 {
     size_t new_size, size, new_allocated_size;
     uint8_t *new_buf;
+    if (s->error)
+        return -1; /* a write failed before: see dbuf_putc() */
     new_size = s->size + len;
     if (new_size < len)
         return -1; /* overflow */
     if (new_size > s->allocated_size) {
-        if (s->error)
-            return -1;
         size = s->allocated_size + (s->allocated_size / 2);
         if (size < new_size || size < s->allocated_size) /* overflow test */
             new_allocated_size = new_size;
@@ -812,7 +814,7 @@ static inline int dbuf_claim(DynBuf *s, size_t len)
 
 static inline int dbuf_put(DynBuf *s, const void *data, size_t len)
 {
-    if (unlikely((s->size + len) > s->allocated_size)) {
+    if (unlikely((s->size + len) > s->allocated_size || s->error)) {
         if (dbuf_claim(s, len))
             return -1;
     }
@@ -825,7 +827,7 @@ static inline int dbuf_put(DynBuf *s, const void *data, size_t len)
 
 static inline int dbuf_put_self(DynBuf *s, size_t offset, size_t len)
 {
-    if (unlikely((s->size + len) > s->allocated_size)) {
+    if (unlikely((s->size + len) > s->allocated_size || s->error)) {
         if (dbuf_claim(s, len))
             return -1;
     }

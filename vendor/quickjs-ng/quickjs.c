@@ -375,6 +375,9 @@ struct JSRuntime {
     /* true if the last value thrown is the JS_NULL that replaces an error
        object which could not be allocated (see JS_IsOutOfMemoryError) */
     bool null_exception_is_oom;
+    /* promise jobs that could not be queued for lack of memory (the
+       promises they would have settled stay pending) */
+    uint32_t lost_jobs;
     /* true if inside build_backtrace, to avoid recursing */
     bool in_build_stack_trace;
     /* true if inside JS_FreeRuntime */
@@ -589,6 +592,9 @@ struct JSContext {
     JSValue native_error_proto[JS_NATIVE_ERROR_COUNT];
     JSValue error_ctor;
     JSValue error_back_trace;
+    /* thrown when not even an error object can be allocated (frozen,
+       marked as out of memory: see JS_IsOutOfMemoryError) */
+    JSValue oom_error;
     JSValue error_prepare_stack;
     JSValue error_stack_trace_limit;
     JSValue iterator_ctor;
@@ -2500,8 +2506,10 @@ int JS_EnqueueJob(JSContext *ctx, JSJobFunc *job_func,
     assert(!rt->in_free);
 
     e = js_malloc(ctx, sizeof(*e) + argc * sizeof(JSValue));
-    if (!e)
+    if (!e) {
+        rt->lost_jobs++;
         return -1;
+    }
     e->ctx = ctx;
     e->job_func = job_func;
     e->argc = argc;
@@ -2862,6 +2870,7 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->class_proto = js_malloc_rt(rt, sizeof(ctx->class_proto[0]) *
                                     rt->class_count);
     if (!ctx->class_proto) {
+        remove_gc_object(&ctx->header); /* added above: do not leave it dangling */
         js_free_rt(rt, ctx);
         return NULL;
     }
@@ -2876,6 +2885,7 @@ JSContext *JS_NewContextRaw(JSRuntime *rt)
     ctx->promise_ctor = JS_NULL;
     ctx->error_ctor = JS_NULL;
     ctx->error_back_trace = JS_UNDEFINED;
+    ctx->oom_error = JS_UNDEFINED;
     ctx->error_prepare_stack = JS_UNDEFINED;
     ctx->error_stack_trace_limit = js_int32(10);
     init_list_head(&ctx->loaded_modules);
@@ -3006,6 +3016,7 @@ static void JS_MarkContext(JSRuntime *rt, JSContext *ctx,
     }
     JS_MarkValue(rt, ctx->error_ctor, mark_func);
     JS_MarkValue(rt, ctx->error_back_trace, mark_func);
+    JS_MarkValue(rt, ctx->oom_error, mark_func);
     JS_MarkValue(rt, ctx->error_prepare_stack, mark_func);
     JS_MarkValue(rt, ctx->error_stack_trace_limit, mark_func);
     for(i = 0; i < rt->class_count; i++) {
@@ -3088,6 +3099,7 @@ void JS_FreeContext(JSContext *ctx)
     }
     JS_FreeValue(ctx, ctx->error_ctor);
     JS_FreeValue(ctx, ctx->error_back_trace);
+    JS_FreeValue(ctx, ctx->oom_error);
     JS_FreeValue(ctx, ctx->error_prepare_stack);
     JS_FreeValue(ctx, ctx->error_stack_trace_limit);
     for(i = 0; i < rt->class_count; i++) {
@@ -6806,6 +6818,8 @@ JSValue JS_NewCClosure(JSContext *ctx, JSCClosure *func, const char *name,
     if (name && *name) {
         name_atom = JS_NewAtom(ctx, name);
         if (name_atom == JS_ATOM_NULL) {
+            /* on failure the opaque stays the caller's: do not finalize it */
+            s->opaque_finalize = NULL;
             JS_FreeValue(ctx, func_obj);
             return JS_EXCEPTION;
         }
@@ -8472,7 +8486,12 @@ JS_ThrowError2(JSContext *ctx, JSErrorEnum error_num, bool add_backtrace,
 
     obj = JS_MakeError(ctx, error_num, add_backtrace, fmt, ap);
     if (unlikely(JS_IsException(obj))) {
-        /* out of memory: throw JS_NULL to avoid recursing */
+        /* out of memory: throw the error made in advance for this case, so
+           that the value caught, or stored as a promise's rejection reason,
+           still says "out of memory" */
+        if (JS_VALUE_GET_TAG(ctx->oom_error) == JS_TAG_OBJECT)
+            return JS_Throw(ctx, js_dup(ctx->oom_error));
+        /* none yet (context setup): throw JS_NULL to avoid recursing */
         JS_Throw(ctx, JS_NULL);
         ctx->rt->null_exception_is_oom = true;
         return JS_EXCEPTION;
@@ -22460,6 +22479,7 @@ typedef struct JSFunctionDef {
 
     int scope_level;    /* index into fd->scopes if the current lexical scope */
     int scope_first;    /* index into vd->vars of first lexically scoped variable */
+    int scope_push_failed; /* push_scope() calls that failed: their pop_scope() is a no-op */
     int scope_size;     /* allocated size of fd->scopes array */
     int scope_count;    /* number of entries used in the fd->scopes array */
     JSVarScope *scopes;
@@ -24276,8 +24296,10 @@ static int cpool_add(JSParseState *s, JSValue val)
     JSFunctionDef *fd = s->cur_func;
 
     if (js_resize_array(s->ctx, (void *)&fd->cpool, sizeof(fd->cpool[0]),
-                        &fd->cpool_size, fd->cpool_count + 1))
+                        &fd->cpool_size, fd->cpool_count + 1)) {
+        JS_FreeValue(s->ctx, val); /* it was given to the pool: do not leak it */
         return -1;
+    }
     fd->cpool[fd->cpool_count++] = val;
     return fd->cpool_count - 1;
 }
@@ -24503,12 +24525,12 @@ static int push_scope(JSParseState *s) {
             if (fd->scopes == fd->def_scope_array) {
                 new_buf = js_realloc(s->ctx, NULL, new_size * sizeof(*fd->scopes));
                 if (!new_buf)
-                    return -1;
+                    goto fail;
                 memcpy(new_buf, fd->scopes, fd->scope_count * sizeof(*fd->scopes));
             } else {
                 new_buf = js_realloc(s->ctx, fd->scopes, new_size * sizeof(*fd->scopes));
                 if (!new_buf)
-                    return -1;
+                    goto fail;
             }
             fd->scopes = new_buf;
             fd->scope_size = new_size;
@@ -24523,6 +24545,12 @@ static int push_scope(JSParseState *s) {
         emit_op(s, OP_enter_scope);
         emit_u16(s, scope);
         return fd->scope_level = scope;
+    fail:
+        /* most callers go on and call pop_scope() later: make that pop a
+           no-op, and the function fail to compile (js_create_function) */
+        fd->scope_push_failed++;
+        dbuf_set_error(&fd->byte_code);
+        return -1;
     }
     return 0;
 }
@@ -24543,6 +24571,10 @@ static void pop_scope(JSParseState *s) {
         /* disable scoped variables */
         JSFunctionDef *fd = s->cur_func;
         int scope = fd->scope_level;
+        if (fd->scope_push_failed > 0) {
+            fd->scope_push_failed--;
+            return;
+        }
         emit_op(s, OP_leave_scope);
         emit_u16(s, scope);
         fd->scope_level = fd->scopes[scope].parent;
@@ -26090,8 +26122,10 @@ static __exception int js_parse_class(JSParseState *s, bool is_class_expr,
         if (js_parse_class_default_ctor(s, class_flags & JS_DEFINE_CLASS_HAS_HERITAGE, &ctor_fd))
             goto fail;
     }
-    /* patch the constant pool index for the constructor */
-    put_u32(fd->byte_code.buf + ctor_cpool_offset, ctor_fd->parent_cpool_idx);
+    /* patch the constant pool index for the constructor (unless the
+       bytecode was cut short by a failed allocation) */
+    if (!dbuf_error(&fd->byte_code))
+        put_u32(fd->byte_code.buf + ctor_cpool_offset, ctor_fd->parent_cpool_idx);
 
     /* store the class source code in the constructor. */
     js_free(ctx, ctor_fd->source);
@@ -26122,7 +26156,8 @@ static __exception int js_parse_class(JSParseState *s, bool is_class_expr,
             }
             /* patch the start of the function to enable the
                OP_add_brand_instance code */
-            cf->fields_init_fd->byte_code.buf[cf->brand_push_pos] = OP_push_true;
+            if (!dbuf_error(&cf->fields_init_fd->byte_code))
+                cf->fields_init_fd->byte_code.buf[cf->brand_push_pos] = OP_push_true;
         }
 
         /* store the function to initialize the fields to that it can be
@@ -30106,7 +30141,9 @@ static __exception int js_parse_statement_or_decl(JSParseState *s,
             }
             if (js_parse_expect(s, '}'))
                 goto fail;
-            if (default_label_pos >= 0) {
+            if (default_label_pos >= 0 && dbuf_error(&s->cur_func->byte_code)) {
+                /* cut short by a failed allocation: nothing to patch */
+            } else if (default_label_pos >= 0) {
                 /* Ugly patch for the `default` label, shameful and risky */
                 put_u32(s->cur_func->byte_code.buf + default_label_pos,
                         label_case);
@@ -37104,6 +37141,12 @@ static JSValue js_create_function(JSContext *ctx, JSFunctionDef *fd)
     int stack_size, scope, idx;
     int function_size, byte_code_offset, cpool_offset;
     int closure_var_offset, vardefs_offset;
+
+    /* the parser ran out of memory while emitting: the bytecode is cut short */
+    if (dbuf_error(&fd->byte_code)) {
+        JS_ThrowOutOfMemory(ctx);
+        goto fail;
+    }
 
     /* recompute scope linkage */
     for (scope = 0; scope < fd->scope_count; scope++) {
@@ -51871,8 +51914,10 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
                     goto exception;
                 /* XXX: could do this string conversion only when needed */
                 prop = JS_ToStringFree(ctx, js_int64(i));
-                if (JS_IsException(prop))
+                if (JS_IsException(prop)) {
+                    JS_FreeValue(ctx, v);
                     goto exception;
+                }
                 v = js_json_check(ctx, jsc, val, v, prop);
                 JS_FreeValue(ctx, prop);
                 prop = JS_UNDEFINED;
@@ -53285,9 +53330,16 @@ static JSValue js_proxy_revocable(JSContext *ctx, JSValueConst this_val,
     obj = JS_NewObject(ctx);
     if (JS_IsException(obj))
         goto fail;
-    // XXX: exceptions?
-    JS_DefinePropertyValue(ctx, obj, JS_ATOM_proxy, proxy_obj, JS_PROP_C_W_E);
-    JS_DefinePropertyValue(ctx, obj, JS_ATOM_revoke, revoke_obj, JS_PROP_C_W_E);
+    /* out of memory: no half-built result (a `revoke` that is missing) */
+    if (JS_DefinePropertyValue(ctx, obj, JS_ATOM_proxy, proxy_obj, JS_PROP_C_W_E) < 0) {
+        JS_FreeValue(ctx, revoke_obj);
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
+    if (JS_DefinePropertyValue(ctx, obj, JS_ATOM_revoke, revoke_obj, JS_PROP_C_W_E) < 0) {
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
     return obj;
  fail:
     JS_FreeValue(ctx, proxy_obj);
@@ -59339,6 +59391,19 @@ int JS_AddIntrinsicBaseObjects(JSContext *ctx)
     /* BigInt */
     if (JS_AddIntrinsicBigInt(ctx))
         return -1;
+
+    /* the error thrown when an error object cannot be allocated */
+    obj1 = JS_MakeError2(ctx, JS_INTERNAL_ERROR, false, "out of memory");
+    if (JS_IsException(obj1))
+        return -1;
+    JS_VALUE_GET_OBJ(obj1)->engine_error = JS_ENGINE_ERROR_OUT_OF_MEMORY;
+    if (JS_DefinePropertyValue(ctx, obj1, JS_ATOM_stack, js_empty_string(ctx->rt),
+                               JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE) < 0 ||
+        JS_FreezeObject(ctx, obj1) < 0) {
+        JS_FreeValue(ctx, obj1);
+        return -1;
+    }
+    ctx->oom_error = obj1;
     return 0;
 }
 

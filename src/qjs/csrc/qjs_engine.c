@@ -1036,6 +1036,35 @@ int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **
 
 /* ------------------------------------------------------------------- errors */
 
+/* The engine's context setup (JS_AddIntrinsic*) does not check most of its
+   allocations: a memory limit reached half way leaves prototypes set to
+   JS_EXCEPTION, or a freed context on the GC list, and the process crashes
+   later. So a context is built with the limit lifted (a fresh context takes
+   55-75 KB), and refused at once if the heap is then past the limit. */
+JSContext *qjs_new_context(JSRuntime *rt)
+{
+    JSMallocState *ms = &rt->malloc_state;
+    size_t limit = ms->malloc_limit;
+    JSContext *ctx;
+    if (limit && ms->malloc_size >= limit)
+        return NULL;
+    ms->malloc_limit = 0;
+    ctx = JS_NewContext(rt);
+    ms->malloc_limit = limit;
+    if (ctx && limit && ms->malloc_size > limit) {
+        JS_FreeContext(ctx);
+        JS_RunGC(rt);   /* its objects form cycles: give the memory back now */
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+/* Promise jobs the engine could not queue for lack of memory (patch 0009). */
+unsigned long qjs_lost_jobs(JSRuntime *rt)
+{
+    return rt->lost_jobs;
+}
+
 int qjs_lockdown(JSContext *ctx)
 {
     JSValue global = JS_GetGlobalObject(ctx);

@@ -214,6 +214,8 @@ int qjs_is_out_of_memory(JSContext *ctx, JSValueConst exc);
 /* At context creation, before any user code: Error.prepareStackTrace becomes a
    frozen undefined, so user JS never runs inside the engine's error paths and
    CallSite objects (getFunction) never reach it. -1 with a JS exception. */
+JSContext *qjs_new_context(JSRuntime *rt);
+unsigned long qjs_lost_jobs(JSRuntime *rt);
 int qjs_lockdown(JSContext *ctx);
 
 /* host exceptions: a token object naming one by id; freeing it queues the id */
