@@ -571,6 +571,11 @@ static void qjs_enc_path(qjs_enc *e, DynBuf *path)
                 dbuf_printf(path, "[?]");
                 break;
             }
+            if (JS_AtomGetKind(e->ctx, f->cur_atom) == JS_ATOM_KIND_SYMBOL) {
+                dbuf_printf(path, "[Symbol(%s)]", k);
+                JS_FreeCString(e->ctx, k);
+                break;
+            }
             ident = n > 0 && !(k[0] >= '0' && k[0] <= '9');
             for (i = 0; i < n && ident; i++) {
                 char c = k[i];
