@@ -596,3 +596,18 @@ def test_hostile_regexp_bodies_cannot_reach_the_regexp_engine(run_child):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ok" in proc.stdout
+
+
+def test_keys_of_every_kind(ctx):
+    long_key = "k" * 100
+    wide = "\u20ac\ud800"
+    wide_key = b"u" + uv(len(wide)) + wide.encode("utf-16-le", "surrogatepass")
+    body = (b"o" + uv(7) + s8("a\x00b") + i32(1) + s8("\u00e9") + i32(2) + s8(long_key) + i32(3)
+            + s8("0") + i32(4) + s8("4294967295") + i32(5) + s8("") + i32(6) + wide_key + i32(7))
+    ctx.globals["x"] = load(ctx, body)
+    assert ctx.eval("Object.keys(x).map(k => k.length)") == [1, 3, 1, 100, 10, 0, 2]
+    assert ctx.eval(f"[x['a\\0b'], x['\\u00e9'], x['{long_key}'], x[0], x['4294967295'], x[''],"
+                    " x['\\u20ac\\ud800']]") == [1, 2, 3, 4, 5, 6, 7]
+    # array index keys, ASCII or not, land as elements
+    ctx.globals["y"] = load(ctx, arr(length=3, props=(("1", i32(1)), ("2", i32(2)))))
+    assert ctx.eval("[y.length, y[1], y[2], Object.keys(y)]") == [3, 1, 2, ["1", "2"]]

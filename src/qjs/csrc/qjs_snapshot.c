@@ -1280,15 +1280,49 @@ static JSValue qjs_dec_value(qjs_dec *d)
     return js_dup(obj);
 }
 
-static int qjs_dec_define(qjs_dec *d, qjs_dec_frame *f, JSValue key, JSValue v)
+/* a key (a string written inline) as an atom; JS_ATOM_NULL on failure */
+static JSAtom qjs_dec_key(qjs_dec *d)
 {
-    JSAtom atom = JS_ValueToAtom(d->ctx, key);
-    int r;
-    JS_FreeValue(d->ctx, key);
-    if (atom == JS_ATOM_NULL) {
-        JS_FreeValue(d->ctx, v);
-        return -1;
+    JSValue key;
+    JSAtom atom;
+    uint64_t n;
+    uint8_t tag;
+    if (d->pos < d->len && d->buf[d->pos] == QJS_SNAP_STR8) {
+        /* an ASCII key: looked up without making a string first */
+        size_t save = d->pos;
+        d->pos++;
+        if (qjs_dec_varint(d, &n))
+            return JS_ATOM_NULL;
+        if (n <= 64 && n <= d->len - d->pos) {
+            const char *k = (const char *)d->buf + d->pos;
+            size_t i;
+            for (i = 0; i < n && !(k[i] & 0x80); i++)
+                ;
+            if (i == n) {
+                d->pos += n;
+                return JS_NewAtomLen(d->ctx, k, n);
+            }
+        }
+        d->pos = save;
     }
+    if (qjs_dec_byte(d, &tag))
+        return JS_ATOM_NULL;
+    if (tag != QJS_SNAP_STR8 && tag != QJS_SNAP_STR16) {
+        qjs_dec_bad(d, "a string expected");
+        return JS_ATOM_NULL;
+    }
+    key = qjs_dec_string_body(d, tag);
+    if (JS_IsException(key))
+        return JS_ATOM_NULL;
+    atom = JS_ValueToAtom(d->ctx, key);
+    JS_FreeValue(d->ctx, key);
+    return atom;
+}
+
+/* define (and free) atom: v on the frame's object */
+static int qjs_dec_define(qjs_dec *d, qjs_dec_frame *f, JSAtom atom, JSValue v)
+{
+    int r;
     if (f->is_array && atom == JS_ATOM_length) {
         JS_FreeAtom(d->ctx, atom);
         JS_FreeValue(d->ctx, v);
@@ -1317,7 +1351,8 @@ static void qjs_dec_release(qjs_dec *d)
 JSValue qjs_snapshot_decode(JSContext *ctx, const uint8_t *buf, size_t len, const char **why)
 {
     qjs_dec d;
-    JSValue root, v, key;
+    JSValue root, v;
+    JSAtom atom;
     qjs_dec_frame *f;
     int fi;
 
@@ -1372,15 +1407,15 @@ JSValue qjs_snapshot_decode(JSContext *ctx, const uint8_t *buf, size_t len, cons
                 break;
             }
             f->left--;
-            key = qjs_dec_string(&d);
-            if (JS_IsException(key))
+            atom = qjs_dec_key(&d);
+            if (atom == JS_ATOM_NULL)
                 goto fail;
             v = qjs_dec_value(&d);
             if (JS_IsException(v)) {
-                JS_FreeValue(ctx, key);
+                JS_FreeAtom(ctx, atom);
                 goto fail;
             }
-            if (qjs_dec_define(&d, &d.stack[fi], key, v))
+            if (qjs_dec_define(&d, &d.stack[fi], atom, v))
                 goto fail;
             break;
         case QJS_DEC_MAP:
