@@ -127,6 +127,8 @@ ROUND_TRIPS = [
       "EvalError:e:true", "URIError:u:true", "AggregateError:a:true"]),
     ("(() => { const e = new Error(); e.code = 7; return e })()",
      "[x.code, Object.hasOwn(x, 'message'), Object.keys(x)]", [7, False, ["code"]]),
+    ("(() => { const e = new Error('m', {cause: 1}); e.name = 'Custom'; return e })()",
+     "[x.name, String(x), 'cause' in x]", ["Custom", "Custom: m", False]),
     ("(() => { class E extends RangeError {}; return new E('sub') })()",
      "[x instanceof RangeError, x.message]", [True, "sub"]),
     ("[new Number(-0), new String('s\\ud800'), new Boolean(false), Object(5n)]",
@@ -611,3 +613,16 @@ def test_keys_of_every_kind(ctx):
     # array index keys, ASCII or not, land as elements
     ctx.globals["y"] = load(ctx, arr(length=3, props=(("1", i32(1)), ("2", i32(2)))))
     assert ctx.eval("[y.length, y[1], y[2], Object.keys(y)]") == [3, 1, 2, ["1", "2"]]
+
+
+def test_a_failed_dumps_leaves_maps_and_sets_intact(ctx):
+    # the encoder holds a reference on the Map/Set record it is in; an error
+    # deep inside must release them all
+    ctx.eval("""let m = new Map([[0, () => 1]]);
+        for (let i = 0; i < 1000; i++) m = new Map([[i, new Set([m])]]);
+        globalThis.chain = m; 0""")
+    with pytest.raises(TypeError, match="a function"):
+        ctx.dumps(ctx.eval_handle("chain"))
+    assert ctx.eval("""let n = 0, v = chain;
+        while (v instanceof Map) { const s = [...v.values()][0]; v.clear(); v = s instanceof Set ? [...s][0] : null; n++ }
+        n""") == 1001
