@@ -90,7 +90,8 @@ extension = Extension(
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,
     libraries=libraries,
-    depends=["src/qjs/includes/quickjs.pxd", "src/qjs/includes/shim.h", f"{VENDOR}/quickjs.c"],
+    depends=["src/qjs/includes/quickjs.pxd", "src/qjs/includes/shim.h", f"{VENDOR}/quickjs.c",
+             "src/qjs/csrc/qjs_snapshot.c"],
 )
 
 directives = {

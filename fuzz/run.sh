@@ -3,6 +3,7 @@
 #
 #   fuzz/run.sh                 # 1800 s, corpus in /tmp/qjs-fuzz-corpus
 #   FUZZ_SECONDS=600 fuzz/run.sh
+#   FUZZ_TARGET=fuzz_snapshot.py CORPUS=/tmp/qjs-snap-corpus fuzz/run.sh   # the snapshot decoder
 #
 # Why the extra steps:
 # - gcc's libasan must be preloaded (the interpreter is not instrumented), and it
@@ -23,6 +24,7 @@ venv=${QJS_SAN_VENV:-/tmp/asan-venv}
 corpus=${CORPUS:-/tmp/qjs-fuzz-corpus}
 artifacts=${ARTIFACTS:-/tmp/qjs-fuzz-artifacts}
 seconds=${FUZZ_SECONDS:-1800}
+target=${FUZZ_TARGET:-fuzz_eval.py}
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet cython 'setuptools>=77' atheris
@@ -58,7 +60,7 @@ while :; do
   [ "$left" -le 5 ] && break
   seg=$((seg + 1))
   echo "=== segment $seg, $left s left"
-  "$venv/bin/python-fuzz" "$here/fuzz/fuzz_eval.py" -max_total_time="$left" -timeout=30 -rss_limit_mb=6000 \
+  "$venv/bin/python-fuzz" "$here/fuzz/$target" -max_total_time="$left" -timeout=30 -rss_limit_mb=6000 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" 2>&1 | grep --line-buffered -v Instrumenting || true
   echo "=== segment $seg ended"
 done

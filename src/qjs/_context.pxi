@@ -601,13 +601,13 @@ cdef class Context:
 
     def dumps(self, value):
         """A snapshot of a JS value (a Handle, or anything convertible) as bytes:
-        plain objects, arrays, Map, Set, Date, RegExp, ArrayBuffer, typed arrays,
-        BigInt and primitives, with shared references and cycles kept. Functions
-        and symbols raise TypeError naming where they are (``value.a.b[3]``)."""
+        plain objects, arrays, Map, Set, Date, RegExp, Error, ArrayBuffer, typed
+        arrays, DataView, BigInt, primitive wrappers and primitives, with shared
+        references and cycles kept. Functions, symbols, accessors and proxies
+        raise TypeError naming where they are (``value.a.b[3]``). The format is
+        qjs's own (docs/snapshot-format.md), independent of the engine version."""
         cdef qjs_entry e
         cdef JSValue v
-        cdef const char *why = NULL
-        cdef char *path = NULL
         cdef Runtime rt = self.runtime
         self._check()
         rt._enter(&e, self._entry_timeout(_DEFAULT))
@@ -615,12 +615,7 @@ cdef class Context:
             self._check()
             v = _to_js(self, self.ctx, value)
             try:
-                if qjs_snapshot_check(self.ctx, v, &why, &path) < 0:
-                    where = (<bytes>path).decode("utf-8", "replace") if path != NULL else "value"
-                    PyMem_RawFree(path)
-                    raise TypeError(f"cannot snapshot {why.decode() if why != NULL else 'this'} "
-                                    f"at {where}")
-                return _wrap(_KIND_SNAPSHOT, _write_object(self, v, JS_WRITE_OBJ_REFERENCE))
+                return _snap_dump(self, v)
             finally:
                 JS_FreeValue(self.ctx, v)
         finally:
@@ -628,16 +623,17 @@ cdef class Context:
 
     def loads(self, data):
         """Restore a :meth:`dumps` snapshot in this context, as a :class:`Handle`
-        (``.to_python()`` converts it). Malformed data raises ValueError."""
+        (``.to_python()`` converts it). The decoder is built for untrusted data:
+        malformed or hostile input raises ValueError."""
         cdef qjs_entry e
         cdef JSValue v
         cdef Runtime rt = self.runtime
-        _, payload = _unwrap(data, (_KIND_SNAPSHOT,), "a qjs snapshot")
+        body = _snap_body(data)
         self._check()
         rt._enter(&e, self._entry_timeout(_DEFAULT))
         try:
             self._check()
-            v = _read_object(self, payload, JS_READ_OBJ_REFERENCE, "the snapshot")
+            v = _snap_load(self, body)
             return self._handle(v)
         finally:
             rt._leave(&e)

@@ -82,7 +82,9 @@ cdef extern from "shim.h":
                            qjs_rejection_fn rejection, qjs_module_loader_fn loader,
                            qjs_module_normalize_fn normalize)
     void qjs_set_module_loader(qjs_rt *q, int with_normalizer)
-    int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path)
+    int qjs_snapshot_encode(JSContext *ctx, JSValueConst v, uint8_t **out, size_t *out_len,
+                            const char **why, char **path)
+    JSValue qjs_snapshot_decode(JSContext *ctx, const uint8_t *buf, size_t len, const char **why)
     void qjs_track_rejections(qjs_rt *q, int on)
     void qjs_set_main_thread(unsigned long ident)
     void qjs_set_memory_error(object type)

@@ -223,14 +223,17 @@ class Context:
     def dumps(self, value: Any) -> bytes:
         """A snapshot of a JS value (a Handle, or anything convertible) as bytes.
 
-        Plain objects, arrays, Map, Set, Date, RegExp, ArrayBuffer, typed arrays,
-        BigInt and primitives, with shared references and cycles kept. Functions
-        and symbols raise TypeError naming where they are.
+        Plain objects, arrays, Map, Set, Date, RegExp, Error, ArrayBuffer, typed
+        arrays, DataView, BigInt, primitive wrappers and primitives, with shared
+        references and cycles kept. Functions, symbols, accessors and proxies raise
+        TypeError naming where they are. qjs's own format (docs/snapshot-format.md),
+        independent of the engine version.
         """
 
     def loads(self, data: _Bytes) -> Handle:
         """Restore a ``dumps`` snapshot in this context, as a Handle.
-        Malformed data raises ValueError."""
+        The decoder is built for untrusted data: malformed or hostile input raises
+        ValueError (JSMemoryError / JSTimeoutError at the context's limits)."""
 
     @property
     def on_unhandled_rejection(self) -> Callable[[Any], object] | None:
@@ -393,7 +396,8 @@ class Script:
 
     @staticmethod
     def from_bytes(runtime: Runtime | None, data: _Bytes) -> Script:
-        """A Script from ``to_bytes()`` output; ``runtime`` is where it will mostly run."""
+        """A Script from ``to_bytes()`` output; ``runtime`` is where it will mostly run.
+        Bytecode is trusted input only: load nothing but your own ``to_bytes`` output."""
 
     def run(self, ctx: Context, *, timeout: _Timeout = ...) -> Any:
         """Run in ``ctx``; returns the completion value (a module: its namespace dict)."""

@@ -125,10 +125,19 @@ cdef class Script:
     def from_bytes(runtime, data):
         """A Script from ``to_bytes()`` output. ``runtime`` is where it will mostly
         run (a ``qjs.Runtime`` or ``None``). Raises ValueError for data that is not
-        qjs bytecode of this engine version, or is truncated or damaged."""
+        qjs bytecode of this engine version, or is truncated or damaged.
+
+        Bytecode is trusted input only: the engine does not defend against
+        crafted bytecode, and the header's digest is not a signature. Load only
+        what your own ``to_bytes`` wrote; for data from elsewhere use
+        ``Context.dumps``/``Context.loads``, whose decoder is built for that."""
         if runtime is not None and not isinstance(runtime, Runtime):
             raise TypeError("runtime must be a qjs.Runtime or None")
-        kind, payload = _unwrap(data, (_KIND_SCRIPT, _KIND_MODULE), "qjs bytecode")
+        try:
+            kind, payload = _unwrap(data, (_KIND_SCRIPT, _KIND_MODULE), "qjs bytecode")
+        except ValueError as err:
+            raise ValueError(f"{err} (bytecode is trusted input only: load nothing but "
+                             f"your own to_bytes output)") from None
         return _new_script(bytes(data), kind == _KIND_MODULE)
 
     def __reduce__(self):

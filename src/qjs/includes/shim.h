@@ -168,7 +168,9 @@ void qjs_set_module_loader(qjs_rt *q, int with_normalizer);
 
 /* snapshots: 0 if `v` can be saved; else -1 with *why and the path (a
    NUL-terminated string owned by the caller, free with PyMem_RawFree) */
-int qjs_snapshot_check(JSContext *ctx, JSValueConst v, const char **why, char **path);
+int qjs_snapshot_encode(JSContext *ctx, JSValueConst v, uint8_t **out, size_t *out_len,
+                        const char **why, char **path);
+JSValue qjs_snapshot_decode(JSContext *ctx, const uint8_t *buf, size_t len, const char **why);
 void qjs_track_rejections(qjs_rt *q, int on);
 /* the exception class for engine memory failures seen by the C helpers */
 void qjs_set_memory_error(PyObject *type);
