@@ -349,3 +349,48 @@ def test_jserror_frames_can_be_set():
     e = qjs.JSError("m")
     e.frames = [qjs.Frame("f", "a.js", 1, 2)]
     assert qjs.frames(e) == [qjs.Frame("f", "a.js", 1, 2)]
+
+
+def test_a_thrown_proxy_carries_frames(cctx):
+    err = _raise(cctx, "function t(p) {\n  throw new Proxy({}, {});\n}\nt(1);\n")
+    assert isinstance(err.value, qjs.Handle)
+    assert [(f.function, f.line) for f in err.frames] == [("t", 2), ("", 4)]
+    assert err.frames[0].locals == {"p": 1}
+
+
+def test_frames_pickle_with_their_locals(cctx):
+    import pickle
+
+    err = _raise(cctx, "(function f(a) { const b = [a]; throw 0 })(1)", filename="p.js")
+    frame = err.frames[0]
+    assert pickle.loads(pickle.dumps(frame)) == frame == qjs.Frame("f", "p.js", 1, 38,
+                                                                   {"a": 1, "b": [1]})
+
+
+def test_throws_near_the_memory_limit_with_capture(run_child):
+    """Capturing frames when the heap is full must fail quietly, never crash or mislabel OOM."""
+    r = run_child("""
+        import qjs
+        kinds = set()
+        for limit in range(256 << 10, 1 << 20, 24 << 10):
+            ctx = qjs.Context(memory_limit=limit, capture_locals=True)
+            try:
+                ctx.eval('''
+                    function deep(n, acc) {
+                      const chunk = 'x'.repeat(64) + n;
+                      acc.push(chunk);
+                      try { if (n % 7 == 0) throw new Error('e' + n); }
+                      catch (e) { acc.push(e); }
+                      return deep(n + 1, acc);
+                    }
+                    deep(0, []);
+                ''')
+            except qjs.JSError as e:
+                kinds.add(type(e).__name__)
+                for f in e.frames:
+                    f.locals
+            ctx.close()
+        print(sorted(kinds))
+    """, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert set(eval(r.stdout.strip())) <= {"JSMemoryError", "JSStackOverflowError"}

@@ -175,3 +175,56 @@ def test_scripts_compiled_with_the_hook_report_lines(ctx, lines):
     lines.clear()
     assert script.run(ctx) == 2
     assert lines == [("s.js", 1), ("s.js", 2)]
+
+
+def test_hook_exception_in_async_code_is_reraised(ctx):
+    async def tick():
+        await asyncio.sleep(0.001)
+
+    ctx.globals["tick"] = tick
+
+    def hook(filename, line):
+        if line == 3:
+            raise LookupError("after await")
+
+    ctx.runtime.set_line_hook(hook)
+
+    async def main():
+        await ctx.eval_async("let n = 1;\nawait tick();\nn = 2;\nn")
+
+    try:
+        with pytest.raises(LookupError, match="after await"):
+            asyncio.run(main())
+    finally:
+        ctx.runtime.set_line_hook(None)
+    assert ctx.eval("1") == 1
+
+
+def test_hook_takes_the_gil_back_in_long_running_code():
+    import threading
+
+    counts = []
+    other = []
+
+    def work():
+        with qjs.Context() as c:
+            seen = [0]
+
+            def hook(filename, line):
+                seen[0] += 1
+
+            c.runtime.set_line_hook(hook)
+            # long enough for the interrupt check to drop the GIL between reports
+            c.eval("let s = 0;\nfor (let i = 0; i < 200000; i++) {\n  s += i;\n"
+                   "  if (i % 50000 == 0) {\n    s -= 1;\n  }\n}\ns")
+            counts.append(seen[0])
+
+    t = threading.Thread(target=work)
+    t.start()
+    while t.is_alive():
+        other.append(1)  # this thread keeps running Python meanwhile
+        t.join(0.001)
+    # lines 1 and 2 (the for), then 3 and 4 in every iteration, 2 (the block) in every
+    # iteration but the first (which follows the for on line 2), 5 four times, then 8
+    assert counts == [2 + 2 * 200000 + (200000 - 1) + 4 + 1]
+    assert other

@@ -59,6 +59,9 @@ class Frame:
             self._locals = load()
         return self._locals
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Frame, self._key())
+
     def _key(self) -> tuple[Any, ...]:
         return (self.function, self.filename, self.line, self.column, self.locals)
 

@@ -185,7 +185,8 @@ cdef class Runtime:
         return self.q == NULL
 
     def new_context(self, **options):
-        """A new :class:`Context` in this runtime (``timeout=``, ``console=``)."""
+        """A new :class:`Context` in this runtime (``timeout=``, ``console=``,
+        ``capture_locals=``)."""
         return Context(self, **options)
 
     @property
