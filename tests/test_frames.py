@@ -394,3 +394,20 @@ def test_throws_near_the_memory_limit_with_capture(run_child):
     """, timeout=180)
     assert r.returncode == 0, r.stderr
     assert set(eval(r.stdout.strip())) <= {"JSMemoryError", "JSStackOverflowError"}
+
+
+def test_a_function_of_a_closed_context_throws_safely(rt):
+    """A closed context's C state was freed while its functions lived on in another context."""
+    a = rt.new_context(capture_locals=True, console=False)
+    b = rt.new_context(capture_locals=True, console=False)
+    b.globals["holder"] = {}
+    fa = a.eval_handle("(function fa(x) { let y = x; throw new Error('from a'); })")
+    b.eval_handle("(f) => { holder.fa = f; }")(fa)
+    fa.dispose()
+    a.close()
+    with pytest.raises(qjs.JSError) as ei:
+        b.eval("function viaB(v) { return holder.fa(v); }\nviaB(1)")
+    assert [f.function for f in ei.value.frames] == ["fa", "viaB", ""]
+    assert ei.value.frames[0].locals is None   # its context is closed: nothing captured
+    assert ei.value.frames[1].locals == {"v": 1}
+    b.close()
