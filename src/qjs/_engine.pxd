@@ -39,6 +39,7 @@ cdef extern from "shim.h":
         uint64_t *dead
         size_t ndead
         int close_requested
+        int capture_locals
 
     ctypedef struct qjs_rt:
         JSRuntime *rt
@@ -157,6 +158,16 @@ cdef extern from "shim.h":
     Py_ssize_t qjs_atomic_add(Py_ssize_t *p, Py_ssize_t d) nogil
     void qjs_wait_unlocked(qjs_rt *q)
 
+    int qjs_frames_init(JSContext *ctx, qjs_rt *q)
+    JSValue qjs_capture_of(JSContext *ctx, qjs_rt *q, JSValueConst exc)
+    JSValue qjs_capture_now(JSContext *ctx, qjs_rt *q)
+    object qjs_capture_info(JSContext *ctx, qjs_rt *q, JSValueConst cap)
+    int qjs_capture_local(qjs_rt *q, JSValueConst cap, int f, int i, JSAtom *name, JSValue *val)
+    JSValueConst qjs_pending_exception(JSContext *ctx)
+    ctypedef int (*qjs_py_line_fn)(qjs_rt *q, JSContext *ctx, JSAtom filename, int line) noexcept
+    void qjs_set_line_callback(qjs_py_line_fn fn)
+    void qjs_set_line_hook(qjs_rt *q, int on)
+
 
 cdef class Runtime:
     cdef qjs_rt *q                      # C state; NULL once closed
@@ -179,6 +190,7 @@ cdef class Runtime:
     cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
     cdef qjs_rt *_q_mem                 # the C state's memory, freed at dealloc, not at close:
                                         # another thread may still hold q (free-threaded builds)
+    cdef object _line_hook              # callable(filename, line) or None
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
@@ -215,6 +227,7 @@ cdef class Context:
     cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
     cdef object _js_error_of(self, JSContext *jctx, JSValueConst exc)
+    cdef object _js_error_raw(self, JSContext *jctx)
     cdef object _run_result(self, JSContext *jctx, JSValue v)
     cdef Handle _handle(self, JSValue v)
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *

@@ -11,6 +11,8 @@ from typing import Any, Literal, TypeAlias, TypeVar, final, overload
 
 from typing_extensions import Self
 
+from qjs._frames import Frame
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: What ``new_context(console=...)`` accepts: ``True``/default (print to
@@ -67,6 +69,7 @@ class Runtime:
         timeout: _Timeout = None,
         console: _Console = ...,
         conversion_limit: int | None = ...,
+        capture_locals: bool = False,
     ) -> Context:
         """A new Context in this runtime."""
 
@@ -90,6 +93,9 @@ class Runtime:
     def timeout(self, value: _Timeout) -> None: ...
     def set_interrupt_handler(self, handler: Callable[[], object] | None) -> None:
         """``handler()`` is called about every millisecond while JS runs; truthy stops JS."""
+
+    def set_line_hook(self, hook: Callable[[str, int], object] | None) -> None:
+        """``hook(filename, line)`` each time a JS frame starts a statement on a new line."""
 
     def set_module_loader(
         self,
@@ -144,6 +150,8 @@ class Context:
         conversion_limit: the most bytes of Python objects one conversion of a
             JS value may build (default: 4 x the runtime's ``memory_limit``;
             ``None``: no limit); past it, JSMemoryError.
+        capture_locals: errors thrown by this context's functions keep the
+            values of their frames' variables (``qjs.Frame.locals``).
     """
 
     def __init__(
@@ -155,6 +163,7 @@ class Context:
         timeout: _Timeout = None,
         console: _Console = ...,
         conversion_limit: int | None = ...,
+        capture_locals: bool = False,
     ) -> None: ...
     @property
     def conversion_limit(self) -> int | None:
@@ -164,6 +173,8 @@ class Context:
     def conversion_limit(self, value: int | None) -> None: ...
     def close(self) -> None:
         """Close the context (and its runtime, if the context owns it)."""
+    def stack_frames(self) -> list[Frame]:
+        """Inside a host function, the JS frames that led to the call, innermost first."""
 
     @property
     def closed(self) -> bool:

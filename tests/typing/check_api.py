@@ -187,8 +187,37 @@ async def asynchronous() -> None:
     ctx.close()
 
 
+def introspection() -> None:
+    ctx = qjs.Context(capture_locals=True)
+    lines: list[tuple[str, int]] = []
+
+    def on_line(filename: str, line: int) -> None:
+        lines.append((filename, line))
+
+    ctx.runtime.set_line_hook(on_line)
+    seen: list[list[qjs.Frame]] = []
+    ctx.globals["probe"] = lambda: seen.append(ctx.stack_frames())
+    try:
+        ctx.eval("function f(a) {\n  probe();\n  throw new Error('x');\n}\nf(1)", filename="t.js")
+    except qjs.JSError as exc:
+        frames = exc.frames
+        assert_type(frames, "list[qjs.Frame]")
+        first = qjs.frames(exc)[0]
+        assert_type(first.locals, "dict[str, Any] | None")
+        assert (first.function, first.filename, first.line) == ("f", "t.js", 3)
+        column: int = first.column
+        assert column > 0 and first == frames[0]
+    ctx.runtime.set_line_hook(None)
+    assert lines and seen[0][0].locals == {"a": 1}
+    assert qjs.Frame("g", "u.js", 1, 1) == qjs.Frame("g", "u.js", 1, 1, None)
+    other = ctx.runtime.new_context(capture_locals=False)
+    other.close()
+    ctx.close()
+
+
 def main() -> None:
     limits_and_errors()
+    introspection()
     values_and_handles()
     modules_and_scripts()
     asyncio.run(asynchronous())

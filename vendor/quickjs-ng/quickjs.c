@@ -382,6 +382,14 @@ struct JSRuntime {
     bool in_build_stack_trace;
     /* true if inside JS_FreeRuntime */
     bool in_free;
+    /* JS_SetThrowHook: called once per thrown value, when it first unwinds
+       a bytecode frame; throw_hook_done is cleared by every JS_Throw() */
+    JSThrowHook *throw_hook;
+    void *throw_hook_opaque;
+    bool throw_hook_done;
+    /* JS_SetLineHook: code compiled while it is set reports statement lines */
+    JSLineHook *line_hook;
+    void *line_hook_opaque;
 
     struct JSStackFrame *current_stack_frame;
 
@@ -8036,7 +8044,21 @@ JSValue JS_Throw(JSContext *ctx, JSValue obj)
     JS_FreeValue(ctx, rt->current_exception);
     rt->current_exception = obj;
     rt->null_exception_is_oom = false;
+    rt->throw_hook_done = false;
     return JS_EXCEPTION;
+}
+
+void JS_SetLineHook(JSRuntime *rt, JSLineHook *hook, void *opaque)
+{
+    rt->line_hook = hook;
+    rt->line_hook_opaque = opaque;
+}
+
+void JS_SetThrowHook(JSRuntime *rt, JSThrowHook *hook, void *opaque)
+{
+    rt->throw_hook = hook;
+    rt->throw_hook_opaque = opaque;
+    rt->throw_hook_done = false;
 }
 
 /* return the pending exception (cannot be called twice). */
@@ -8232,7 +8254,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     JSObject *p;
     JSFunctionBytecode *b;
     bool backtrace_barrier, has_prepare, has_filter_func;
-    bool saved_null_oom;
+    bool saved_null_oom, saved_hook_done;
     JSRuntime *rt;
     JSCallSiteData csd[64];
     uint32_t i;
@@ -8248,6 +8270,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     // Save exception because conversion to double may fail.
     saved_exception = JS_GetException(ctx);
     saved_null_oom = rt->null_exception_is_oom;
+    saved_hook_done = rt->throw_hook_done;
 
     // Extract stack trace limit.
     // Ignore error since it sets d to NAN anyway.
@@ -8263,6 +8286,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     // Restore current exception.
     JS_Throw(ctx, saved_exception);
     rt->null_exception_is_oom = saved_null_oom;
+    rt->throw_hook_done = saved_hook_done;
     saved_exception = JS_UNINITIALIZED;
 
     stack_trace_limit = min_int(stack_trace_limit, countof(csd));
@@ -8401,6 +8425,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
         JS_FreeValue(ctx, prepare);
         JS_Throw(ctx, saved_exception);
         rt->null_exception_is_oom = saved_null_oom;
+        rt->throw_hook_done = saved_hook_done;
     } else {
         if (dbuf_error(&dbuf))
             stack = JS_NULL;
@@ -17209,6 +17234,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
     JSValue method, ret, ex_obj;
     int res;
     bool null_oom = ctx->rt->null_exception_is_oom;
+    bool hook_done = ctx->rt->throw_hook_done;
 
     if (is_exception_pending) {
         ex_obj = ctx->rt->current_exception;
@@ -17240,6 +17266,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
     if (is_exception_pending) {
         JS_Throw(ctx, ex_obj);
         ctx->rt->null_exception_is_oom = null_oom;
+        ctx->rt->throw_hook_done = hook_done;
     }
     return res;
 }
@@ -21017,6 +21044,22 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
 
         CASE(OP_nop):
             BREAK;
+        CASE(OP_trace_line):
+            {
+                /* only in code compiled while a line hook was set */
+                uint32_t line = get_u32(pc);
+                JSValue *last = &var_buf[get_u32(pc + 4)];
+                pc += 8;
+                if (rt->line_hook &&
+                    (JS_VALUE_GET_TAG(*last) != JS_TAG_INT ||
+                     JS_VALUE_GET_INT(*last) != (int32_t)line)) {
+                    *last = js_int32(line);
+                    sf->cur_pc = pc;
+                    if (rt->line_hook(ctx, b->filename, line, rt->line_hook_opaque) < 0)
+                        goto exception;
+                }
+            }
+            BREAK;
         CASE(OP_is_undefined_or_null):
             if (JS_VALUE_GET_TAG(sp[-1]) == JS_TAG_UNDEFINED ||
                 JS_VALUE_GET_TAG(sp[-1]) == JS_TAG_NULL) {
@@ -21067,6 +21110,12 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
         }
     }
  exception:
+    if (unlikely(rt->throw_hook != NULL) && !rt->throw_hook_done) {
+        /* the innermost bytecode frame of this throw, at the faulting pc */
+        rt->throw_hook_done = true;
+        sf->cur_pc = pc;
+        rt->throw_hook(ctx, rt->throw_hook_opaque);
+    }
     if (needs_backtrace(rt->current_exception)
     || JS_IsUndefined(ctx->error_back_trace)) {
         sf->cur_pc = pc;
@@ -22414,6 +22463,7 @@ typedef enum JSParseExportEnum {
 typedef struct JSFunctionDef {
     JSContext *ctx;
     struct JSFunctionDef *parent;
+    int trace_var; /* hidden variable of OP_trace_line, -1 if none yet */
     int parent_cpool_idx; /* index in the constant pool of the parent
                              or -1 if none */
     int parent_scope_level; /* scope level in parent at point of definition */
@@ -24613,6 +24663,25 @@ static int add_var(JSContext *ctx, JSFunctionDef *fd, JSAtom name)
     if (update_var_htab(ctx, fd))
         return -1;
     return fd->var_count - 1;
+}
+
+/* a statement starts: report its line to the line hook (JS_SetLineHook). The
+   frame's last reported line lives in a hidden variable (no name), so a
+   frame reports a line once until it reaches another one, across
+   generator and async resumptions too. */
+static int emit_trace_line(JSParseState *s)
+{
+    JSFunctionDef *fd = s->cur_func;
+    if (fd->trace_var < 0) {
+        int idx = add_var(s->ctx, fd, JS_ATOM_NULL);
+        if (idx < 0)
+            return -1;
+        fd->trace_var = idx;
+    }
+    emit_op(s, OP_trace_line);
+    emit_u32(s, s->token.line_num);
+    emit_u32(s, fd->trace_var);
+    return 0;
 }
 
 static int add_scope_var(JSContext *ctx, JSFunctionDef *fd, JSAtom name,
@@ -29560,6 +29629,8 @@ static __exception int js_parse_statement_or_decl(JSParseState *s,
     /* specific label handling */
     /* XXX: support multiple labels on loop statements */
     label_name = JS_ATOM_NULL;
+    if (unlikely(ctx->rt->line_hook != NULL) && emit_trace_line(s))
+        goto fail;
     if (is_label(s)) {
         BlockEnv *be;
 
@@ -33159,6 +33230,7 @@ static JSFunctionDef *js_new_function_def(JSContext *ctx,
     fd->is_func_expr = is_func_expr;
     js_dbuf_init(ctx, &fd->byte_code);
     fd->last_opcode_pos = -1;
+    fd->trace_var = -1;
     fd->func_name = JS_ATOM_NULL;
     fd->var_object_idx = -1;
     fd->arg_var_object_idx = -1;
@@ -38685,7 +38757,9 @@ typedef enum BCTagEnum {
     BC_TAG_SYMBOL,
 } BCTagEnum;
 
-#define BC_VERSION 28
+/* OP_trace_line renumbered the opcodes after it: bytecode of the unpatched
+   engine (28) is refused. High bit: never an upstream version. */
+#define BC_VERSION (0x80 | 28)
 
 typedef struct BCWriterState {
     JSContext *ctx;
