@@ -166,9 +166,12 @@ cdef class Runtime:
     cdef Py_ssize_t _rejections_dropped # rejections beyond the cap, reported as a count
     cdef object _module_loader          # callable(name) -> source str, or None: imports fail
     cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
+    cdef int _turns                     # open turn deadlines (ctx.deadline) on this runtime
+    cdef list _turn_charged             # the Deadlines the current outermost entry charges
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
+    cdef int _enter_turn(self, qjs_entry *e, double timeout) except -1
     cdef void _leave(self, qjs_entry *e)
     cdef void _close_now(self)
     cdef void _prune_errors(self)

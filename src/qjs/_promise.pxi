@@ -214,7 +214,12 @@ async def _drive(Runtime rt, Handle promise, double deadline):
     """Run jobs and host coroutines until `promise` settles."""
     cdef Context c = promise.ctx
     while True:
-        _pump(rt, deadline)
+        try:
+            _pump(rt, deadline)
+        except JSTimeoutError:
+            if rt._turns:
+                await _turn_cancel(c)
+            raise
         promise._check()
         if JS_PromiseState(c.ctx, promise.value) != JS_PROMISE_PENDING:
             return
@@ -229,7 +234,10 @@ async def _drive(Runtime rt, Handle promise, double deadline):
             timeout = deadline - qjs_now()
             if timeout <= 0:
                 raise JSTimeoutError("JS execution exceeded its time limit", name="InternalError")
-        await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
+        if rt._turns:
+            await _turn_wait(rt, inflight, timeout)
+        else:
+            await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
 
 
 cdef Handle _promise_handle_outcome(Context c, Handle promise):
