@@ -62,3 +62,23 @@ def test_0004_engine_limit_errors_are_told_from_user_errors(ctx):
     with qjs.Context(memory_limit=8 << 20) as small:
         with pytest.raises(qjs.JSMemoryError):
             small.eval("const a = []; for (;;) a.push({x: 1})")
+
+
+def test_0010_throw_hook_reports_the_innermost_frame_once():
+    """0010: a thrown primitive was reported again by the caller's frame (build_backtrace rethrew it)."""
+    with qjs.Context(capture_locals=True) as ctx:
+        with pytest.raises(qjs.JSError) as ei:
+            ctx.eval("function f(v) {\n  throw v * 2;\n}\nf(21);\n")
+        assert ei.value.value == 42
+        assert [(f.function, f.line) for f in ei.value.frames] == [("f", 2), ("", 4)]
+        assert ei.value.frames[0].locals == {"v": 21}
+        # an engine TypeError has no pc of its own: the hook sees the faulting instruction
+        with pytest.raises(qjs.JSError) as ei:
+            ctx.eval("function g(o) {\n  let a = 1;\n  return o.x.y;\n}\ng({});\n")
+        assert [(f.function, f.line) for f in ei.value.frames] == [("g", 3), ("", 5)]
+        # iterator close after a throw inside for-of keeps the first report
+        with pytest.raises(qjs.JSError) as ei:
+            ctx.eval("function h() {\n  for (const x of [1, 2]) {\n    throw 'in loop ' + x;\n"
+                     "  }\n}\nh();\n")
+        assert [(f.function, f.line) for f in ei.value.frames] == [("h", 3), ("", 6)]
+        assert ei.value.frames[0].locals == {"x": 1}

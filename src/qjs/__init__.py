@@ -49,3 +49,8 @@ __all__ = [
     "ClosedError",
     "UnhandledRejectionWarning",
 ]
+
+# Agent-host introspection: JS stack frames with their locals.
+from qjs._frames import Frame, frames  # noqa: E402
+
+__all__ += ["Frame", "frames"]

@@ -65,7 +65,7 @@ cdef class Context:
         self._next_id = 1
 
     def __init__(self, runtime=None, *, memory_limit=None, stack_limit=None, timeout=None,
-                 console=_DEFAULT):
+                 console=_DEFAULT, capture_locals=False):
         cdef qjs_entry e
         cdef Runtime rt
         cdef JSContext *jctx
@@ -100,6 +100,7 @@ cdef class Context:
                 self.ctx = NULL
                 raise MemoryError()
             JS_SetContextOpaque(jctx, self.cs)
+            self.cs.capture_locals = 1 if capture_locals else 0
             # link into the runtime's list
             self._next = rt._contexts
             if rt._contexts != NULL:
@@ -111,6 +112,8 @@ cdef class Context:
                     raise self._js_error(jctx)
                 rt.q.atom_private = JS_ValueToAtom(jctx, sym)
                 JS_FreeValue(jctx, sym)
+            if qjs_frames_init(jctx, rt.q) < 0:
+                raise self._js_error(jctx)
             if qjs_lockdown(jctx) < 0:
                 raise self._js_error(jctx)
             if console is not False:
@@ -608,6 +611,17 @@ cdef class Context:
     # -- errors ---------------------------------------------------------------
 
     cdef object _js_error(self, JSContext *jctx):
+        """The Python exception for the pending JS exception (which is cleared),
+        carrying the frames captured when the value was thrown."""
+        cdef JSValue cap = JS_UNDEFINED
+        if self.runtime.q != NULL and JS_HasException(jctx):
+            cap = qjs_capture_of(jctx, self.runtime.q, qjs_pending_exception(jctx))
+        err = self._js_error_raw(jctx)
+        if JS_IsObject(cap):
+            _attach_frames(self, jctx, cap, err)   # takes cap
+        return err
+
+    cdef object _js_error_raw(self, JSContext *jctx):
         """The Python exception for the pending JS exception (which is cleared)."""
         cdef Runtime rt = self.runtime
         cdef qjs_rt *q = rt.q
@@ -660,6 +674,13 @@ cdef class Context:
             return JSError(_js_to_string(jctx, exc), name="", value=value)
         finally:
             JS_FreeValue(jctx, exc)
+
+    def stack_frames(self):
+        """The JS frames that led to the running host function, innermost first
+        (a list of :class:`qjs.Frame`, with locals when this context captures
+        them). Outside any JS call: ``[]``."""
+        self._check()
+        return _stack_frames(self)
 
     # -- globals and host functions -------------------------------------------
 

@@ -38,6 +38,7 @@ cdef extern from "shim.h":
         PyObject *context
         uint64_t *dead
         size_t ndead
+        int capture_locals
 
     ctypedef struct qjs_rt:
         JSRuntime *rt
@@ -146,6 +147,13 @@ cdef extern from "shim.h":
 
     Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles
 
+    int qjs_frames_init(JSContext *ctx, qjs_rt *q)
+    JSValue qjs_capture_of(JSContext *ctx, qjs_rt *q, JSValueConst exc)
+    JSValue qjs_capture_now(JSContext *ctx, qjs_rt *q)
+    object qjs_capture_info(JSContext *ctx, qjs_rt *q, JSValueConst cap)
+    int qjs_capture_local(qjs_rt *q, JSValueConst cap, int f, int i, JSAtom *name, JSValue *val)
+    JSValueConst qjs_pending_exception(JSContext *ctx)
+
 
 cdef class Runtime:
     cdef qjs_rt *q                      # C state; NULL once closed
@@ -204,6 +212,7 @@ cdef class Context:
     cdef void _drop_compiled(self)
     cdef object _on_rejection           # callable(reason) or None: warn
     cdef object _js_error(self, JSContext *jctx)
+    cdef object _js_error_raw(self, JSContext *jctx)
     cdef object _run_result(self, JSContext *jctx, JSValue v)
     cdef Handle _handle(self, JSValue v)
     cdef JSValue _host_function(self, JSContext *jctx, object fn, object name, int flags) except *

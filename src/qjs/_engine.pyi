@@ -11,6 +11,8 @@ from typing import Any, Literal, TypeAlias, TypeVar, final, overload
 
 from typing_extensions import Self
 
+from qjs._frames import Frame
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: What ``new_context(console=...)`` accepts: ``True``/default (print to
@@ -61,7 +63,9 @@ class Runtime:
     def closed(self) -> bool:
         """True once the runtime is closed."""
 
-    def new_context(self, *, timeout: _Timeout = None, console: _Console = ...) -> Context:
+    def new_context(
+        self, *, timeout: _Timeout = None, console: _Console = ..., capture_locals: bool = False
+    ) -> Context:
         """A new Context in this runtime."""
 
     @property
@@ -135,6 +139,8 @@ class Context:
         console: by default ``console.log`` & co. write to ``sys.stdout`` and
             ``sys.stderr``; a callable receives ``(level, *args)``; ``False``
             leaves ``console`` out.
+        capture_locals: errors thrown by this context's functions keep the
+            values of their frames' variables (``qjs.Frame.locals``).
     """
 
     def __init__(
@@ -145,9 +151,12 @@ class Context:
         stack_limit: int | None = None,
         timeout: _Timeout = None,
         console: _Console = ...,
+        capture_locals: bool = False,
     ) -> None: ...
     def close(self) -> None:
         """Close the context (and its runtime, if the context owns it)."""
+    def stack_frames(self) -> list[Frame]:
+        """Inside a host function, the JS frames that led to the call, innermost first."""
 
     @property
     def closed(self) -> bool:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._frames import Frame
 
 __all__ = [
     "Error",
@@ -31,6 +34,8 @@ class JSError(Error):
         stack: the JS stack, lines carrying ``filename:line:column``.
         value: the thrown value, converted as ``eval`` results are (an Error
             object becomes a :class:`qjs.Handle`, ``throw 42`` gives ``42``).
+        frames: the JS stack frames (:class:`qjs.Frame`) when it was thrown,
+            innermost first; locals included if the context captures them.
     """
 
     name: str
@@ -49,6 +54,16 @@ class JSError(Error):
 
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), self.message, self.name, self.stack))
+
+    @property
+    def frames(self) -> list[Frame]:
+        """The JS frames this error was thrown from, innermost first (see :func:`qjs.frames`)."""
+        found = self.__dict__.get("_qjs_frames")
+        return list(found) if found else []
+
+    @frames.setter
+    def frames(self, value: list[Frame]) -> None:
+        self.__dict__["_qjs_frames"] = list(value)
 
 
 def _rebuild(cls: type[JSError], message: str, name: str, stack: str) -> JSError:

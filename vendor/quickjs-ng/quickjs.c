@@ -379,6 +379,11 @@ struct JSRuntime {
     bool in_build_stack_trace;
     /* true if inside JS_FreeRuntime */
     bool in_free;
+    /* JS_SetThrowHook: called once per thrown value, when it first unwinds
+       a bytecode frame; throw_hook_done is cleared by every JS_Throw() */
+    JSThrowHook *throw_hook;
+    void *throw_hook_opaque;
+    bool throw_hook_done;
 
     struct JSStackFrame *current_stack_frame;
 
@@ -8022,7 +8027,15 @@ JSValue JS_Throw(JSContext *ctx, JSValue obj)
     JS_FreeValue(ctx, rt->current_exception);
     rt->current_exception = obj;
     rt->null_exception_is_oom = false;
+    rt->throw_hook_done = false;
     return JS_EXCEPTION;
+}
+
+void JS_SetThrowHook(JSRuntime *rt, JSThrowHook *hook, void *opaque)
+{
+    rt->throw_hook = hook;
+    rt->throw_hook_opaque = opaque;
+    rt->throw_hook_done = false;
 }
 
 /* return the pending exception (cannot be called twice). */
@@ -8218,7 +8231,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     JSObject *p;
     JSFunctionBytecode *b;
     bool backtrace_barrier, has_prepare, has_filter_func;
-    bool saved_null_oom;
+    bool saved_null_oom, saved_hook_done;
     JSRuntime *rt;
     JSCallSiteData csd[64];
     uint32_t i;
@@ -8234,6 +8247,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     // Save exception because conversion to double may fail.
     saved_exception = JS_GetException(ctx);
     saved_null_oom = rt->null_exception_is_oom;
+    saved_hook_done = rt->throw_hook_done;
 
     // Extract stack trace limit.
     // Ignore error since it sets d to NAN anyway.
@@ -8249,6 +8263,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
     // Restore current exception.
     JS_Throw(ctx, saved_exception);
     rt->null_exception_is_oom = saved_null_oom;
+    rt->throw_hook_done = saved_hook_done;
     saved_exception = JS_UNINITIALIZED;
 
     stack_trace_limit = min_int(stack_trace_limit, countof(csd));
@@ -8387,6 +8402,7 @@ static void build_backtrace(JSContext *ctx, JSValueConst error_val,
         JS_FreeValue(ctx, prepare);
         JS_Throw(ctx, saved_exception);
         rt->null_exception_is_oom = saved_null_oom;
+        rt->throw_hook_done = saved_hook_done;
     } else {
         if (dbuf_error(&dbuf))
             stack = JS_NULL;
@@ -17190,6 +17206,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
     JSValue method, ret, ex_obj;
     int res;
     bool null_oom = ctx->rt->null_exception_is_oom;
+    bool hook_done = ctx->rt->throw_hook_done;
 
     if (is_exception_pending) {
         ex_obj = ctx->rt->current_exception;
@@ -17221,6 +17238,7 @@ static int JS_IteratorClose(JSContext *ctx, JSValueConst enum_obj,
     if (is_exception_pending) {
         JS_Throw(ctx, ex_obj);
         ctx->rt->null_exception_is_oom = null_oom;
+        ctx->rt->throw_hook_done = hook_done;
     }
     return res;
 }
@@ -21048,6 +21066,12 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
         }
     }
  exception:
+    if (unlikely(rt->throw_hook != NULL) && !rt->throw_hook_done) {
+        /* the innermost bytecode frame of this throw, at the faulting pc */
+        rt->throw_hook_done = true;
+        sf->cur_pc = pc;
+        rt->throw_hook(ctx, rt->throw_hook_opaque);
+    }
     if (needs_backtrace(rt->current_exception)
     || JS_IsUndefined(ctx->error_back_trace)) {
         sf->cur_pc = pc;

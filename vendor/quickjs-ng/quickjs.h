@@ -866,6 +866,15 @@ JS_EXTERN void JS_ResetUncatchableError(JSContext *ctx);
 // out of memory too.
 JS_EXTERN bool JS_IsStackOverflowError(JSContext *ctx, JSValueConst val);
 JS_EXTERN bool JS_IsOutOfMemoryError(JSContext *ctx, JSValueConst val);
+// JS_SetThrowHook: `hook` is called once for each thrown value, when it
+// first unwinds a bytecode frame: JS_GetRuntime(ctx)'s current stack frame
+// is that innermost bytecode frame, with its pc at the throwing instruction,
+// and the value is the pending exception. A throw that never reaches a
+// bytecode frame (an error returned by JS_Call from C) is not reported; a
+// rethrow is reported again. The hook must not run JS, and must leave the
+// pending exception as it found it. NULL removes it.
+typedef void JSThrowHook(JSContext *ctx, void *opaque);
+JS_EXTERN void JS_SetThrowHook(JSRuntime *rt, JSThrowHook *hook, void *opaque);
 JS_EXTERN JSValue JS_NewError(JSContext *ctx);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewInternalError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewPlainError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);

@@ -335,6 +335,8 @@ JSValue qjs_iterator_result(JSContext *ctx, JSValue value, int done)
 
 static void qjs_rt_free(qjs_rt *q);
 static JSModuleDef *qjs_loader_trampoline(JSContext *ctx, const char *name, void *opaque);
+static void qjs_capture_finalizer(JSRuntime *rt, JSValueConst val);
+static void qjs_capture_mark(JSRuntime *rt, JSValueConst val, JS_MarkFunc *mark_func);
 
 qjs_rt *qjs_rt_new(void)
 {
@@ -358,6 +360,17 @@ qjs_rt *qjs_rt_new(void)
             qjs_rt_free(q);
             return NULL;
         }
+    }
+    {
+        JSClassDef def = { .class_name = "Frames", .finalizer = qjs_capture_finalizer,
+                           .gc_mark = qjs_capture_mark };
+        JS_NewClassID(q->rt, &q->capture_class);
+        if (JS_NewClass(q->rt, q->capture_class, &def) < 0) {
+            qjs_rt_free(q);
+            return NULL;
+        }
+        q->last_thrown = JS_UNDEFINED;
+        q->last_capture = JS_UNDEFINED;
     }
     JS_SetCanBlock(q->rt, false);
     q->refs = 1;
@@ -408,6 +421,12 @@ void qjs_rt_close(qjs_rt *q)
     QJS_ASSERT(q->released == NULL);
     qjs_drain_pending(q);
     qjs_atom_cache_clear(q);
+    qjs_capture_clear_last(q);
+    if (q->atom_frames != JS_ATOM_NULL) {
+        JS_SetThrowHook(q->rt, NULL, NULL);
+        JS_FreeAtomRT(q->rt, q->atom_frames);
+        q->atom_frames = JS_ATOM_NULL;
+    }
     JS_FreeRuntime(q->rt);
     q->rt = NULL;
     qjs_live_runtimes--;
@@ -486,6 +505,8 @@ void qjs_leave(qjs_rt *q, qjs_entry *e)
     QJS_ASSERT(q->released == NULL);
     q->may_release = e->prev_may_release;
     if (e->outer) {
+        if (JS_VALUE_GET_TAG(q->last_capture) == JS_TAG_OBJECT)
+            qjs_capture_clear_last(q);
         if (q->npending || q->npending_ctx)
             qjs_drain_pending(q);
         q->deadline = 0;
@@ -543,6 +564,9 @@ void qjs_free_context(JSContext *ctx, qjs_ctxstate *cs)
                PyThread_get_thread_ident());
     if (cs)
         qjs_ctxstate_close(cs);
+    /* functions of this context may outlive it: their realm's opaque must not
+       point at the freed state */
+    JS_SetContextOpaque(ctx, NULL);
     JS_FreeContext(ctx);
     qjs_live_contexts--;
 }
@@ -1400,4 +1424,337 @@ JSValue qjs_bigint_from_py(JSContext *ctx, PyObject *n)
 int qjs_date_value(JSContext *ctx, JSValueConst v, double *ms)
 {
     return JS_ThisTimeValue(ctx, ms, v);
+}
+
+/* ------------------------------------------------------------------- frames */
+
+/* What the engine's stack held when a value was thrown: one entry per bytecode
+   frame, innermost first. References only (dup'd values, converted to Python
+   when asked for), so that a caught throw stays cheap. */
+typedef struct qjs_cap_frame {
+    JSValue func;             /* the frame's function object (has bytecode) */
+    uint32_t pc;              /* offset after the current instruction, 0: unknown */
+    uint32_t nvals;           /* values kept: arguments, variables, closure variables */
+    int has_locals;           /* the frame's context captures locals */
+    JSValue *vals;
+} qjs_cap_frame;
+
+typedef struct qjs_capture {
+    uint32_t nframes;
+    qjs_cap_frame frames[];   /* then the values of every frame */
+} qjs_capture;
+
+static JSFunctionBytecode *qjs_frame_bytecode(JSStackFrame *sf)
+{
+    JSObject *p;
+    if (JS_VALUE_GET_TAG(sf->cur_func) != JS_TAG_OBJECT)
+        return NULL;
+    p = JS_VALUE_GET_OBJ(sf->cur_func);
+    if (!js_class_has_bytecode(p->class_id))
+        return NULL;
+    return p->u.func.function_bytecode;
+}
+
+static int qjs_frame_captures_locals(JSFunctionBytecode *b)
+{
+    qjs_ctxstate *cs = b->realm ? JS_GetContextOpaque(b->realm) : NULL;
+    return cs != NULL && cs->open && cs->capture_locals;
+}
+
+static uint32_t qjs_frame_nvals(JSFunctionBytecode *b)
+{
+    uint32_t n = (uint32_t)b->arg_count + b->var_count + b->closure_var_count;
+    return n > QJS_CAPTURE_MAX_LOCALS ? QJS_CAPTURE_MAX_LOCALS : n;
+}
+
+static qjs_capture *qjs_capture_data(qjs_rt *q, JSValueConst cap)
+{
+    return JS_GetOpaque(cap, q->capture_class);
+}
+
+static void qjs_capture_finalizer(JSRuntime *rt, JSValueConst val)
+{
+    qjs_rt *q = JS_GetRuntimeOpaque(rt);
+    qjs_capture *c = qjs_capture_data(q, val);
+    uint32_t i, j;
+    if (!c)
+        return;
+    for (i = 0; i < c->nframes; i++) {
+        qjs_cap_frame *f = &c->frames[i];
+        JS_FreeValueRT(rt, f->func);
+        for (j = 0; j < f->nvals; j++)
+            JS_FreeValueRT(rt, f->vals[j]);
+    }
+    js_free_rt(rt, c);
+}
+
+static void qjs_capture_mark(JSRuntime *rt, JSValueConst val, JS_MarkFunc *mark_func)
+{
+    qjs_rt *q = JS_GetRuntimeOpaque(rt);
+    qjs_capture *c = qjs_capture_data(q, val);
+    uint32_t i, j;
+    if (!c)
+        return;
+    for (i = 0; i < c->nframes; i++) {
+        qjs_cap_frame *f = &c->frames[i];
+        JS_MarkValue(rt, f->func, mark_func);
+        for (j = 0; j < f->nvals; j++)
+            JS_MarkValue(rt, f->vals[j], mark_func);
+    }
+}
+
+/* A capture of the frames from `top` outwards: JS_UNDEFINED if none is a
+   bytecode frame, JS_EXCEPTION if the memory for it could not be had. */
+static JSValue qjs_capture_build(JSContext *ctx, qjs_rt *q, JSStackFrame *top)
+{
+    JSRuntime *rt = q->rt;
+    JSStackFrame *sf;
+    JSFunctionBytecode *b;
+    qjs_capture *c;
+    JSValue obj, *vp;
+    uint32_t nframes = 0, nvals = 0, i, k;
+
+    for (sf = top; sf && nframes < QJS_CAPTURE_MAX_FRAMES; sf = sf->prev_frame) {
+        if (!(b = qjs_frame_bytecode(sf)))
+            continue;
+        nframes++;
+        if (qjs_frame_captures_locals(b))
+            nvals += qjs_frame_nvals(b);
+    }
+    if (nframes == 0)
+        return JS_UNDEFINED;
+    c = js_malloc_rt(rt, sizeof(qjs_capture) + nframes * sizeof(qjs_cap_frame) +
+                             nvals * sizeof(JSValue));
+    if (!c)
+        return JS_ThrowOutOfMemory(ctx);
+    obj = JS_NewObjectProtoClass(ctx, JS_NULL, q->capture_class);
+    if (JS_IsException(obj)) {
+        js_free_rt(rt, c);
+        return obj;
+    }
+    c->nframes = nframes;
+    vp = (JSValue *)&c->frames[nframes];
+    i = 0;
+    for (sf = top; sf && i < nframes; sf = sf->prev_frame) {
+        qjs_cap_frame *f;
+        JSObject *p;
+        uint32_t n, nargs, nvars;
+        if (!(b = qjs_frame_bytecode(sf)))
+            continue;
+        p = JS_VALUE_GET_OBJ(sf->cur_func);
+        f = &c->frames[i++];
+        f->func = js_dup(sf->cur_func);
+        f->pc = sf->cur_pc ? (uint32_t)(sf->cur_pc - b->byte_code_buf) : 0;
+        f->has_locals = qjs_frame_captures_locals(b);
+        f->nvals = 0;
+        f->vals = vp;
+        if (!f->has_locals)
+            continue;
+        n = qjs_frame_nvals(b);
+        nargs = b->arg_count;
+        nvars = b->var_count;
+        for (k = 0; k < n; k++) {
+            JSValue v;
+            if (k < nargs) {
+                v = sf->arg_buf ? sf->arg_buf[k] : JS_UNINITIALIZED;
+            } else if (k < nargs + nvars) {
+                v = sf->var_buf ? sf->var_buf[k - nargs] : JS_UNINITIALIZED;
+            } else {
+                JSVarRef *ref = p->u.func.var_refs ? p->u.func.var_refs[k - nargs - nvars] : NULL;
+                v = ref && ref->pvalue ? *ref->pvalue : JS_UNINITIALIZED;
+            }
+            vp[k] = js_dup(v);
+        }
+        f->nvals = n;
+        vp += n;
+    }
+    JS_SetOpaque(obj, c);
+    return obj;
+}
+
+/* the capture attached to a thrown object, or NULL (runs no JS) */
+static JSProperty *qjs_attached_capture(qjs_rt *q, JSValueConst exc, int *attachable)
+{
+    JSObject *p;
+    JSProperty *pr;
+    JSShapeProperty *prs;
+    *attachable = 0;
+    if (JS_VALUE_GET_TAG(exc) != JS_TAG_OBJECT || q->atom_frames == JS_ATOM_NULL)
+        return NULL;
+    p = JS_VALUE_GET_OBJ(exc);
+    if ((p->class_id != JS_CLASS_ERROR && p->class_id != JS_CLASS_OBJECT) || p->is_exotic)
+        return NULL;
+    prs = find_own_property(&pr, p, q->atom_frames);
+    if (prs && (prs->flags & JS_PROP_TMASK) == JS_PROP_NORMAL)
+        return pr;
+    *attachable = p->extensible;
+    return NULL;
+}
+
+void qjs_capture_clear_last(qjs_rt *q)
+{
+    JSValue v = q->last_thrown, c = q->last_capture;
+    q->last_thrown = JS_UNDEFINED;
+    q->last_capture = JS_UNDEFINED;
+    JS_FreeValueRT(q->rt, v);
+    JS_FreeValueRT(q->rt, c);
+}
+
+/* Installed by JS_SetThrowHook (engine patch 0010): the pending exception has
+   just left the bytecode frame rt->current_stack_frame. Runs no JS and leaves
+   the pending exception as it was. */
+static void qjs_throw_hook(JSContext *ctx, void *opaque)
+{
+    qjs_rt *q = opaque;
+    JSRuntime *rt = q->rt;
+    JSValue exc = rt->current_exception, cap;
+    bool saved_oom = rt->null_exception_is_oom;
+    int attachable;
+
+    if (q->atom_frames == JS_ATOM_NULL || rt->in_out_of_memory ||
+        JS_VALUE_GET_TAG(exc) == JS_TAG_UNINITIALIZED || JS_IsUncatchableError(exc) ||
+        JS_IsOutOfMemoryError(ctx, exc))
+        return;
+    if (qjs_attached_capture(q, exc, &attachable))
+        return;  /* a rethrow: the first capture stays */
+    rt->current_exception = JS_UNINITIALIZED;
+    cap = qjs_capture_build(ctx, q, rt->current_stack_frame);
+    if (JS_VALUE_GET_TAG(cap) == JS_TAG_OBJECT) {
+        if (attachable) {
+            JS_DefinePropertyValue(ctx, exc, q->atom_frames, cap, 0);
+        } else {
+            qjs_capture_clear_last(q);
+            q->last_thrown = js_dup(exc);
+            q->last_capture = cap;
+        }
+    }
+    JS_FreeValue(ctx, rt->current_exception);  /* a failure of the capture itself */
+    rt->current_exception = exc;
+    rt->null_exception_is_oom = saved_oom;
+    rt->throw_hook_done = true;
+}
+
+int qjs_frames_init(JSContext *ctx, qjs_rt *q)
+{
+    JSValue sym;
+    if (q->atom_frames != JS_ATOM_NULL)
+        return 0;
+    sym = JS_NewPrivateSymbol(ctx, "qjs.frames");
+    if (JS_IsException(sym))
+        return -1;
+    q->atom_frames = JS_ValueToAtom(ctx, sym);
+    JS_FreeValue(ctx, sym);
+    JS_SetThrowHook(q->rt, qjs_throw_hook, q);
+    return 0;
+}
+
+JSValue qjs_capture_of(JSContext *ctx, qjs_rt *q, JSValueConst exc)
+{
+    int attachable;
+    JSProperty *pr = qjs_attached_capture(q, exc, &attachable);
+    if (pr)
+        return js_dup(pr->u.value);
+    if (JS_VALUE_GET_TAG(q->last_capture) == JS_TAG_OBJECT &&
+        js_same_value(ctx, exc, q->last_thrown))
+        return js_dup(q->last_capture);
+    return JS_UNDEFINED;
+}
+
+JSValue qjs_capture_now(JSContext *ctx, qjs_rt *q)
+{
+    return qjs_capture_build(ctx, q, q->rt->current_stack_frame);
+}
+
+PyObject *qjs_capture_info(JSContext *ctx, qjs_rt *q, JSValueConst cap)
+{
+    qjs_capture *c = qjs_capture_data(q, cap);
+    PyObject *list, *item;
+    uint32_t i;
+    list = PyList_New(0);
+    if (!list || !c)
+        return list;
+    for (i = 0; i < c->nframes; i++) {
+        qjs_cap_frame *f = &c->frames[i];
+        JSFunctionBytecode *b = JS_VALUE_GET_OBJ(f->func)->u.func.function_bytecode;
+        const char *name = NULL;
+        PyObject *pyname, *filename;
+        int line, col;
+        if (b->func_name != JS_ATOM__eval_)
+            name = get_func_name(ctx, f->func);
+        pyname = PyUnicode_DecodeUTF8(name ? name : "", name ? strlen(name) : 0, "replace");
+        JS_FreeCString(ctx, name);
+        if (JS_HasException(ctx))
+            JS_FreeValue(ctx, JS_GetException(ctx));
+        if (f->pc > 0) {
+            line = find_line_num(ctx, b, f->pc - 1, &col);
+        } else {
+            line = b->line_num;
+            col = b->col_num;
+        }
+        filename = b->filename != JS_ATOM_NULL ? qjs_atom_str(ctx, q, b->filename)
+                                               : PyUnicode_FromString("");
+        if (!pyname || !filename) {
+            Py_XDECREF(pyname);
+            Py_XDECREF(filename);
+            Py_DECREF(list);
+            return NULL;
+        }
+        item = Py_BuildValue("(NNiii)", pyname, filename, line, col, f->has_locals);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
+static int qjs_hidden_local(JSRuntime *rt, JSAtom name)
+{
+    const char *s;
+    char buf[8];
+    switch (name) {
+    case JS_ATOM_NULL:
+    case JS_ATOM_this:
+    case JS_ATOM_new_target:
+    case JS_ATOM_this_active_func:
+    case JS_ATOM_home_object:
+    case JS_ATOM_arguments:
+        return 1;
+    default:
+        break;
+    }
+    if (__JS_AtomIsTaggedInt(name))
+        return 1;
+    s = JS_AtomGetStrRT(rt, buf, sizeof(buf), name);
+    return s[0] == '<';  /* <ret>, <var>, <with>, ...: the compiler's own */
+}
+
+int qjs_capture_local(qjs_rt *q, JSValueConst cap, int fi, int i, JSAtom *name, JSValue *val)
+{
+    qjs_capture *c = qjs_capture_data(q, cap);
+    qjs_cap_frame *f;
+    JSFunctionBytecode *b;
+    uint32_t k = (uint32_t)i;
+    if (!c || fi < 0 || (uint32_t)fi >= c->nframes)
+        return -1;
+    f = &c->frames[fi];
+    if (k >= f->nvals)
+        return -1;
+    b = JS_VALUE_GET_OBJ(f->func)->u.func.function_bytecode;
+    if (k < (uint32_t)b->arg_count + b->var_count)
+        *name = b->vardefs ? b->vardefs[k].var_name : JS_ATOM_NULL;
+    else
+        *name = b->closure_var ? b->closure_var[k - b->arg_count - b->var_count].var_name
+                               : JS_ATOM_NULL;
+    *val = f->vals[k];
+    if (JS_VALUE_GET_TAG(*val) == JS_TAG_UNINITIALIZED || qjs_hidden_local(q->rt, *name))
+        return 0;
+    return k < (uint32_t)b->arg_count + b->var_count ? 1 : 2;
+}
+
+JSValueConst qjs_pending_exception(JSContext *ctx)
+{
+    return ctx->rt->current_exception;
 }

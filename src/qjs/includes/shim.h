@@ -49,6 +49,7 @@ typedef struct qjs_ctxstate {
     PyObject *context;        /* borrowed qjs.Context; valid while open */
     uint64_t *dead;           /* ids of host functions JS has freed */
     size_t ndead, capdead;
+    int capture_locals;       /* errors thrown in this context's functions keep their locals */
 } qjs_ctxstate;
 
 /* The opaque of one host function (a JS C closure). */
@@ -101,6 +102,11 @@ typedef struct qjs_rt {
     uint64_t *dead_errors;    /* ids of host exceptions whose JS error was freed */
     size_t ndead_errors, capdead_errors;
     qjs_atom_slot atom_cache[QJS_ATOM_CACHE];
+    /* frames captured when a value is thrown (see qjs_frames_init) */
+    JSClassID capture_class;  /* class of the objects holding one capture */
+    JSAtom atom_frames;       /* private symbol: the capture attached to a thrown object */
+    JSValue last_thrown;      /* a thrown value a capture could not be attached to... */
+    JSValue last_capture;     /* ...and its capture; both freed at the outermost exit */
 } qjs_rt;
 
 /* A context whose free was requested while another thread used the runtime. */
@@ -214,6 +220,27 @@ JSValue qjs_resume(qjs_rt *q, JSContext *ctx, JSValueConst gen, int mode, JSValu
                    int *pdone);
 JSValue qjs_get_iterator(qjs_rt *q, JSContext *ctx, JSValueConst obj, int is_async);
 int qjs_step_result(JSContext *ctx, JSValue res, JSValue *value);
+
+/* frames: what the engine's stack held when a value was thrown. A capture is a
+   JS object (class q->capture_class) owning dup'd references: each bytecode
+   frame's function, pc and, when its context captures locals, its arguments,
+   variables and closure variables. Attached to the thrown object under a
+   private symbol, or kept in q->last_* for values that cannot carry it. */
+#define QJS_CAPTURE_MAX_FRAMES 64
+#define QJS_CAPTURE_MAX_LOCALS 256
+int qjs_frames_init(JSContext *ctx, qjs_rt *q);
+/* the capture of a thrown value (new reference), or JS_UNDEFINED */
+JSValue qjs_capture_of(JSContext *ctx, qjs_rt *q, JSValueConst exc);
+/* a capture of the current stack (new reference; JS_UNDEFINED when no JS runs) */
+JSValue qjs_capture_now(JSContext *ctx, qjs_rt *q);
+/* [(function, filename, line, column, has_locals), ...] innermost first; NULL on error */
+PyObject *qjs_capture_info(JSContext *ctx, qjs_rt *q, JSValueConst cap);
+/* local i of frame f: 1 (a local) or 2 (a closure variable) with its name and value
+   (borrowed), 0 to skip it (uninitialised, or the compiler's own), -1 past the end */
+int qjs_capture_local(qjs_rt *q, JSValueConst cap, int f, int i, JSAtom *name, JSValue *val);
+void qjs_capture_clear_last(qjs_rt *q);
+/* the pending exception, borrowed (JS_UNINITIALIZED if none) */
+JSValueConst qjs_pending_exception(JSContext *ctx);
 
 /* live-object counters (always on; cheap) */
 extern Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles;
