@@ -52,6 +52,7 @@ SPEC = {
     "await_py_coroutine": ("µs/await", "abs_le", 10.0),
     "idle_context_memory": ("KB/context", "abs_le", 60.0),
     "script_vs_eval": ("× of eval time", "abs_le", 1.0),
+    "capture_locals_cost": ("× of capture off", "abs_le", 2.0),
 }
 HIGHER_IS_BETTER = {"threads"}
 

@@ -35,6 +35,15 @@ import traceback
 SIMPLE = "(1+2)*3"
 COMPUTE = "let s=0; for (let i=0;i<=3e6;i++) if (i%3==0||i%5==0||i%9==0) s+=i; s"
 COMPUTE_RESULT = 2100001500000
+# 1000 caught throws, two frames deep, with a few locals in each frame
+THROWS_SRC = """(function () {
+  function leaf(i) { const a = i * 2, b = 'x' + i, c = [i, a]; throw new Error('e' + b); }
+  function mid(i) { let k = i + 1; return leaf(k); }
+  let caught = 0;
+  for (let i = 0; i < 1000; i++) { try { mid(i); } catch (e) { caught++; } }
+  return caught;
+})()"""
+THROWS_RUNS = 20
 JS_TO_PY_CALLS = 100_000
 JS_TO_PY_SRC = (
     "(() => { let s = 0; for (let i = 0; i < %d; i++) s += add(i, 1); return s; })()"
@@ -141,6 +150,9 @@ class Base:
 
     def run_script_vs_eval(self, reps):
         raise NotAvailable("qjs-only measurement (Script.run against eval)")
+
+    def run_capture_locals_cost(self, reps):
+        raise NotAvailable("qjs-only measurement (capture_locals on against off)")
 
     # --- common drivers built on the subclass primitives ---
     def per_op(self, reps: int, body, n: int, scale: float = 1e6, unit="us_per_op", info=None):
@@ -413,6 +425,31 @@ class QjsAdapter(Base):
         finally:
             compiler.close()
             rt.close()
+
+    def run_capture_locals_cost(self, reps):
+        """Time of a loop of 1000 caught throws in a capture_locals context over the
+        same loop in a context without it (each throw keeps its frames either way)."""
+        qjs = self.qjs
+        on = qjs.Context(capture_locals=True, console=False)
+        off = qjs.Context(console=False)
+
+        def body(n):
+            t_on = t_off = 0.0
+            for _ in range(n):
+                t0 = time.perf_counter()
+                check(off.eval(THROWS_SRC), 1000, "capture_locals_cost")
+                t1 = time.perf_counter()
+                check(on.eval(THROWS_SRC), 1000, "capture_locals_cost")
+                t2 = time.perf_counter()
+                t_off += t1 - t0
+                t_on += t2 - t1
+            return t_on / t_off
+
+        try:
+            return self.per_op(reps, body, THROWS_RUNS, scale=1.0, unit="ratio")
+        finally:
+            on.close()
+            off.close()
 
     def run_idle_context_memory(self, reps):
         qjs = self.qjs
@@ -784,6 +821,7 @@ WORKLOADS = [
     "await_py_coroutine",
     "idle_context_memory",
     "script_vs_eval",
+    "capture_locals_cost",
 ]
 
 

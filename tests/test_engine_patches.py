@@ -1,5 +1,6 @@
 """The local engine patches (vendor/patches), each seen from Python."""
 
+import hashlib
 import time
 
 import pytest
@@ -82,3 +83,26 @@ def test_0010_throw_hook_reports_the_innermost_frame_once():
                      "  }\n}\nh();\n")
         assert [(f.function, f.line) for f in ei.value.frames] == [("h", 3), ("", 6)]
         assert ei.value.frames[0].locals == {"x": 1}
+
+
+def test_0011_line_hook_only_in_code_compiled_with_it(ctx):
+    """0011: statement lines reach the hook; bytecode of the unpatched engine is refused."""
+    seen = []
+    ctx.eval("globalThis.quiet = function () {\n  return 1;\n}")
+    ctx.runtime.set_line_hook(lambda filename, line: seen.append(line))
+    try:
+        assert ctx.eval("let a = quiet();\nlet b = a +\n  1;\nb") == 2
+    finally:
+        ctx.runtime.set_line_hook(None)
+    assert seen == [1, 2, 4]
+    # the bytecode format version moved with the opcode numbers: data claiming the
+    # unpatched engine's version (28) is refused, not misread
+    data = ctx.compile("40 + 2").to_bytes()
+    assert qjs.Script.from_bytes(ctx.runtime, data).run(ctx) == 42
+    n = data[6]
+    payload = bytearray(data[7 + n + 16:])
+    assert payload[0] == 0x80 | 28
+    payload[0] = 28
+    forged = data[:7 + n] + hashlib.blake2b(bytes(payload), digest_size=16).digest() + payload
+    with pytest.raises(ValueError, match="invalid version"):
+        qjs.Script.from_bytes(ctx.runtime, bytes(forged)).run(ctx)

@@ -153,6 +153,9 @@ cdef extern from "shim.h":
     object qjs_capture_info(JSContext *ctx, qjs_rt *q, JSValueConst cap)
     int qjs_capture_local(qjs_rt *q, JSValueConst cap, int f, int i, JSAtom *name, JSValue *val)
     JSValueConst qjs_pending_exception(JSContext *ctx)
+    ctypedef int (*qjs_py_line_fn)(qjs_rt *q, JSContext *ctx, JSAtom filename, int line) noexcept
+    void qjs_set_line_callback(qjs_py_line_fn fn)
+    void qjs_set_line_hook(qjs_rt *q, int on)
 
 
 cdef class Runtime:
@@ -176,6 +179,7 @@ cdef class Runtime:
     cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
     cdef int _turns                     # open turn deadlines (ctx.deadline) on this runtime
     cdef list _turn_charged             # the Deadlines the current outermost entry charges
+    cdef object _line_hook              # callable(filename, line) or None
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1

@@ -89,6 +89,9 @@ class Runtime:
     def set_interrupt_handler(self, handler: Callable[[], object] | None) -> None:
         """``handler()`` is called about every millisecond while JS runs; truthy stops JS."""
 
+    def set_line_hook(self, hook: Callable[[str, int], object] | None) -> None:
+        """``hook(filename, line)`` each time a JS frame starts a statement on a new line."""
+
     def set_module_loader(
         self,
         loader: Callable[[str], str | None] | None,

@@ -99,3 +99,24 @@ cdef list _stack_frames(Context c):
             JS_FreeValue(c.ctx, cap)
     finally:
         rt._leave(&e)
+
+
+# -- line hook -------------------------------------------------------------------
+
+cdef int _line_callback(qjs_rt *q, JSContext *jctx, JSAtom filename, int line) noexcept:
+    """The engine reached a statement on a new line (GIL held). -1 aborts the JS."""
+    cdef Runtime rt = <Runtime>q.pyrt
+    try:
+        fn = rt._line_hook
+        if fn is not None:
+            fn(qjs_atom_str(jctx, q, filename) if filename != 0 else "", line)
+        return 0
+    except BaseException as exc:
+        # re-raised unchanged by the entry: the JS cannot catch the stop
+        rt._abort = exc
+        q.interrupt = q.last_interrupt = QJS_INT_ABORT
+        qjs_throw_interrupted(jctx)
+        return -1
+
+
+qjs_set_line_callback(_line_callback)

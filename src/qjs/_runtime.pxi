@@ -257,6 +257,33 @@ cdef class Runtime:
         self._interrupt_handler = handler
         self.q.py_handler = <PyObject *>handler if handler is not None else NULL
 
+    def set_line_hook(self, hook):
+        """``hook(filename, line)`` is called each time a JS frame starts a statement
+        on a line other than the last one it reported. It sees code compiled while
+        a hook is set (``eval`` recompiles; a :class:`Script` compiled before does
+        not report). An exception from it stops the JS (which cannot catch it) and
+        is re-raised by the call into JS. ``None`` removes it; with no hook, code
+        runs as fast as if there never was one."""
+        cdef qjs_entry e
+        cdef Context c
+        cdef PyObject *p
+        if hook is not None and not callable(hook):
+            raise TypeError("the line hook must be callable or None")
+        self._check()
+        self._enter(&e, -1)
+        try:
+            self._line_hook = hook
+            qjs_set_line_hook(self.q, hook is not None)
+            # evals cached before were compiled the other way
+            p = self._contexts
+            while p != NULL:
+                c = <Context>p
+                if c.ctx != NULL:
+                    c._drop_compiled()
+                p = c._next
+        finally:
+            self._leave(&e)
+
     def set_module_loader(self, loader, normalizer=None):
         """Decide what ``import`` may reach.
 

@@ -269,6 +269,9 @@ DEF(using_dispose_async, 3, 0, 1, loc)
 DEF(using_dispose_merge, 1, 2, 1, none)
 DEF(  using_dispose_end, 1, 1, 0, none)
 DEF(        using_check, 2, 1, 2, u8)
+/* line, index of the frame's hidden last-line variable: only emitted while a
+   line hook is set (JS_SetLineHook) */
+DEF(     trace_line, 9, 0, 0, u32x2)
 /* must be the last non short and non temporary opcode */
 DEF(            nop, 1, 0, 0, none)
 

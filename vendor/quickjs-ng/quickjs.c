@@ -384,6 +384,9 @@ struct JSRuntime {
     JSThrowHook *throw_hook;
     void *throw_hook_opaque;
     bool throw_hook_done;
+    /* JS_SetLineHook: code compiled while it is set reports statement lines */
+    JSLineHook *line_hook;
+    void *line_hook_opaque;
 
     struct JSStackFrame *current_stack_frame;
 
@@ -8029,6 +8032,12 @@ JSValue JS_Throw(JSContext *ctx, JSValue obj)
     rt->null_exception_is_oom = false;
     rt->throw_hook_done = false;
     return JS_EXCEPTION;
+}
+
+void JS_SetLineHook(JSRuntime *rt, JSLineHook *hook, void *opaque)
+{
+    rt->line_hook = hook;
+    rt->line_hook_opaque = opaque;
 }
 
 void JS_SetThrowHook(JSRuntime *rt, JSThrowHook *hook, void *opaque)
@@ -21016,6 +21025,22 @@ static JSValue JS_CallInternal(JSContext *caller_ctx, JSValueConst func_obj,
 
         CASE(OP_nop):
             BREAK;
+        CASE(OP_trace_line):
+            {
+                /* only in code compiled while a line hook was set */
+                uint32_t line = get_u32(pc);
+                JSValue *last = &var_buf[get_u32(pc + 4)];
+                pc += 8;
+                if (rt->line_hook &&
+                    (JS_VALUE_GET_TAG(*last) != JS_TAG_INT ||
+                     JS_VALUE_GET_INT(*last) != (int32_t)line)) {
+                    *last = js_int32(line);
+                    sf->cur_pc = pc;
+                    if (rt->line_hook(ctx, b->filename, line, rt->line_hook_opaque) < 0)
+                        goto exception;
+                }
+            }
+            BREAK;
         CASE(OP_is_undefined_or_null):
             if (JS_VALUE_GET_TAG(sp[-1]) == JS_TAG_UNDEFINED ||
                 JS_VALUE_GET_TAG(sp[-1]) == JS_TAG_NULL) {
@@ -22419,6 +22444,7 @@ typedef enum JSParseExportEnum {
 typedef struct JSFunctionDef {
     JSContext *ctx;
     struct JSFunctionDef *parent;
+    int trace_var; /* hidden variable of OP_trace_line, -1 if none yet */
     int parent_cpool_idx; /* index in the constant pool of the parent
                              or -1 if none */
     int parent_scope_level; /* scope level in parent at point of definition */
@@ -24605,6 +24631,25 @@ static int add_var(JSContext *ctx, JSFunctionDef *fd, JSAtom name)
     if (update_var_htab(ctx, fd))
         return -1;
     return fd->var_count - 1;
+}
+
+/* a statement starts: report its line to the line hook (JS_SetLineHook). The
+   frame's last reported line lives in a hidden variable (no name), so a
+   frame reports a line once until it reaches another one, across
+   generator and async resumptions too. */
+static int emit_trace_line(JSParseState *s)
+{
+    JSFunctionDef *fd = s->cur_func;
+    if (fd->trace_var < 0) {
+        int idx = add_var(s->ctx, fd, JS_ATOM_NULL);
+        if (idx < 0)
+            return -1;
+        fd->trace_var = idx;
+    }
+    emit_op(s, OP_trace_line);
+    emit_u32(s, s->token.line_num);
+    emit_u32(s, fd->trace_var);
+    return 0;
 }
 
 static int add_scope_var(JSContext *ctx, JSFunctionDef *fd, JSAtom name,
@@ -29549,6 +29594,8 @@ static __exception int js_parse_statement_or_decl(JSParseState *s,
     /* specific label handling */
     /* XXX: support multiple labels on loop statements */
     label_name = JS_ATOM_NULL;
+    if (unlikely(ctx->rt->line_hook != NULL) && emit_trace_line(s))
+        goto fail;
     if (is_label(s)) {
         BlockEnv *be;
 
@@ -33146,6 +33193,7 @@ static JSFunctionDef *js_new_function_def(JSContext *ctx,
     fd->is_func_expr = is_func_expr;
     js_dbuf_init(ctx, &fd->byte_code);
     fd->last_opcode_pos = -1;
+    fd->trace_var = -1;
     fd->func_name = JS_ATOM_NULL;
     fd->var_object_idx = -1;
     fd->arg_var_object_idx = -1;
@@ -38666,7 +38714,9 @@ typedef enum BCTagEnum {
     BC_TAG_SYMBOL,
 } BCTagEnum;
 
-#define BC_VERSION 28
+/* OP_trace_line renumbered the opcodes after it: bytecode of the unpatched
+   engine (28) is refused. High bit: never an upstream version. */
+#define BC_VERSION (0x80 | 28)
 
 typedef struct BCWriterState {
     JSContext *ctx;

@@ -875,6 +875,13 @@ JS_EXTERN bool JS_IsOutOfMemoryError(JSContext *ctx, JSValueConst val);
 // pending exception as it found it. NULL removes it.
 typedef void JSThrowHook(JSContext *ctx, void *opaque);
 JS_EXTERN void JS_SetThrowHook(JSRuntime *rt, JSThrowHook *hook, void *opaque);
+// JS_SetLineHook: code compiled while a hook is set calls it each time a
+// frame starts a statement on a line other than the last one that frame
+// reported (`filename` is the function's). Code compiled with no hook set
+// has no such calls (and costs nothing). Returning -1 with an exception
+// pending throws it at that statement. NULL removes it.
+typedef int JSLineHook(JSContext *ctx, JSAtom filename, uint32_t line, void *opaque);
+JS_EXTERN void JS_SetLineHook(JSRuntime *rt, JSLineHook *hook, void *opaque);
 JS_EXTERN JSValue JS_NewError(JSContext *ctx);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewInternalError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);
 JS_EXTERN JSValue JS_PRINTF_FORMAT_ATTR(2, 3) JS_NewPlainError(JSContext *ctx, JS_PRINTF_FORMAT const char *fmt, ...);

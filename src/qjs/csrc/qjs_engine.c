@@ -1758,3 +1758,30 @@ JSValueConst qjs_pending_exception(JSContext *ctx)
 {
     return ctx->rt->current_exception;
 }
+
+/* ---------------------------------------------------------------- line hook */
+
+static qjs_py_line_fn qjs_py_line = NULL;
+
+void qjs_set_line_callback(qjs_py_line_fn fn)
+{
+    qjs_py_line = fn;
+}
+
+static int qjs_line_trampoline(JSContext *ctx, JSAtom filename, uint32_t line, void *opaque)
+{
+    qjs_rt *q = opaque;
+    int r, prev;
+    qjs_hold_gil(q);
+    /* Python runs now: JS it triggers must not drop the GIL under it */
+    prev = q->may_release;
+    q->may_release = 0;
+    r = qjs_py_line(q, ctx, filename, (int)line);
+    q->may_release = prev;
+    return r;
+}
+
+void qjs_set_line_hook(qjs_rt *q, int on)
+{
+    JS_SetLineHook(q->rt, on ? qjs_line_trampoline : NULL, q);
+}

@@ -242,6 +242,13 @@ void qjs_capture_clear_last(qjs_rt *q);
 /* the pending exception, borrowed (JS_UNINITIALIZED if none) */
 JSValueConst qjs_pending_exception(JSContext *ctx);
 
+/* line hook: Runtime.set_line_hook. The engine reports statement lines of code
+   compiled while it is on; the callback runs with the GIL held and returns -1
+   (with the uncatchable stop thrown) to abort. */
+typedef int (*qjs_py_line_fn)(qjs_rt *q, JSContext *ctx, JSAtom filename, int line);
+void qjs_set_line_callback(qjs_py_line_fn fn);
+void qjs_set_line_hook(qjs_rt *q, int on);
+
 /* live-object counters (always on; cheap) */
 extern Py_ssize_t qjs_live_runtimes, qjs_live_contexts, qjs_live_handles;
 
