@@ -92,7 +92,7 @@ cdef class Context:
         self._timeout = _seconds(timeout)
         if conversion_limit is not _DEFAULT:
             self.conversion_limit = conversion_limit
-        rt._enter(&e, -1)
+        rt._enter(&e, _UNTIMED)
         try:
             jctx = qjs_new_context(rt.q.rt)
             if jctx == NULL:
@@ -258,7 +258,7 @@ cdef class Context:
                 self.cs.close_requested = 1
                 q.close_requests += 1
                 try:
-                    rt._enter(&e, -1)
+                    rt._enter(&e, _UNTIMED)
                 finally:
                     if rt.q != NULL:
                         rt.q.close_requests -= 1
@@ -416,6 +416,7 @@ cdef class Context:
 
         Jobs and ``async def`` host functions are driven on the running asyncio
         loop until the result settles; ``timeout`` bounds the whole await. A
+        completion value that is a promise or thenable is awaited too. A
         promise that can no longer settle raises :class:`qjs.DeadlockError`.
         """
         t = self._entry_timeout(timeout)
@@ -460,6 +461,9 @@ cdef class Context:
             else:
                 v = qjs_eval(rt.q, self.ctx, src, len(src), fname,
                              JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_ASYNC)
+                if not JS_IsException(v):
+                    # a promise or thenable completion value is awaited too
+                    v = _await_completion(self.ctx, v)
             if JS_IsException(v):
                 raise self._js_error(self.ctx)
             return _as_promise(self, self._handle(v)), m
@@ -766,7 +770,7 @@ cdef class Context:
         self._check()
         # inside an entry: another thread may be running JS in this runtime (or,
         # without the GIL, closing this context)
-        self.runtime._enter(&e, -1)
+        self.runtime._enter(&e, _UNTIMED)
         try:
             self._check()
             return self._handle(JS_GetGlobalObject(self.ctx))
@@ -795,7 +799,7 @@ cdef class Context:
         cdef Runtime rt = self.runtime
         cdef bytes bname = _utf8(str(name))
         self._check()
-        rt._enter(&e, -1)
+        rt._enter(&e, _UNTIMED)
         try:
             self._check()
             f = self._host_function(self.ctx, fn, name, 0)
@@ -843,17 +847,34 @@ cdef class Context:
             self._host.pop(cs.dead[i], None)
         cs.ndead = 0
 
+    # -- turns (see _turns.pxi) -------------------------------------------------
+
+    def deadline(self, seconds):
+        """A turn deadline: ``with ctx.deadline(2.0):`` bounds the wall time of
+        every entry into JS inside the block together (``eval``, calls, generator
+        steps, ``eval_async``/``resume_async`` including their waits for host
+        coroutines). Once the sum is spent, JS is stopped and every further entry
+        raises :class:`qjs.JSTimeoutError`. Each entry's own timeout still applies:
+        the earlier of the two wins. Nested deadlines all apply. Also ``async with``.
+        """
+        return _new_deadline(self, seconds)
+
+    async def drain(self, timeout=None):
+        """Run jobs and await the host coroutines this context's code left in flight
+        until none is left (a promise nothing can settle does not keep it waiting).
+        On ``timeout`` (seconds for the whole drain) the host coroutines are cancelled
+        and :class:`qjs.JSTimeoutError` is raised. Each run of jobs is bounded by the
+        context's timeout, as any entry."""
+        return await _drain(self, timeout)
+
 
 cdef object _async_completion(Context c, Handle result):
-    """The completion value of an async script: its promise resolves to {value}."""
+    """The completion value of an async script, converted (_await_completion
+    has unwrapped it from the script's {value} and awaited it)."""
     cdef qjs_entry e
-    cdef JSValue v
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
-        if not JS_IsObject(result.value):
-            return _convert(c, c.ctx, result.value)
-        v = JS_GetPropertyStr(c.ctx, result.value, "value")
-        return c._run_result(c.ctx, v)
+        return _convert(c, c.ctx, result.value)
     finally:
         c.runtime._leave(&e)
 

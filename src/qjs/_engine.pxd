@@ -190,10 +190,13 @@ cdef class Runtime:
     cdef object _module_normalizer      # callable(base, name) -> name, or None: the engine's
     cdef qjs_rt *_q_mem                 # the C state's memory, freed at dealloc, not at close:
                                         # another thread may still hold q (free-threaded builds)
+    cdef int _turns                     # open turn deadlines (ctx.deadline) on this runtime
+    cdef list _turn_charged             # the Deadlines the current outermost entry charges
     cdef object _line_hook              # callable(filename, line) or None
 
     cdef int _check(self) except -1
     cdef int _enter(self, qjs_entry *e, double timeout) except -1
+    cdef int _enter_turn(self, qjs_entry *e, double timeout) except -1
     cdef void _leave(self, qjs_entry *e)
     cdef void _close_now(self)
     cdef void _prune_errors(self)

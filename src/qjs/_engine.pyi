@@ -221,6 +221,7 @@ class Context:
 
         Jobs and ``async def`` host functions are driven on the running asyncio
         loop until the result settles; ``timeout`` bounds the whole await. A
+        completion value that is a promise or thenable is awaited too. A
         promise that can no longer settle raises ``DeadlockError``.
         """
 
@@ -266,6 +267,18 @@ class Context:
 
     @overload
     def function(self, fn: None = None, *, name: str | None = None) -> Callable[[_F], _F]: ...
+
+    # turns (added in 0.2)
+    def deadline(self, seconds: _Timeout) -> Deadline:
+        """A turn deadline: ``with ctx.deadline(2.0):`` bounds the wall time of every
+        entry into JS inside the block together, and the waits of async operations
+        for host coroutines; once spent, ``JSTimeoutError``. Per-entry timeouts
+        still apply (the earlier wins); nested deadlines all apply."""
+
+    async def drain(self, timeout: _Timeout = None) -> None:
+        """Run jobs and await the host coroutines this context's code left in flight
+        until none is left. On ``timeout`` they are cancelled and ``JSTimeoutError``
+        is raised. A promise nothing can settle does not keep it waiting."""
 
 @final
 class Handle:
@@ -331,22 +344,26 @@ class Handle:
     def __await__(self) -> Generator[Any, None, Any]: ...
 
     # generators and iterators
-    def resume(self, value: Any = None, *, mode: _Mode = "next") -> tuple[bool, Any]:
+    def resume(
+        self, value: Any = None, *, mode: _Mode = "next", timeout: _Timeout = ...
+    ) -> tuple[bool, Any]:
         """One step of a JS generator or iterator: ``(done, value)``.
 
         ``mode`` is ``"next"``, ``"throw"`` (``value`` is thrown into the generator;
         a Python exception becomes a JS Error) or ``"return"``. On the last step
-        ``value`` is the generator's return value.
+        ``value`` is the generator's return value. ``timeout`` bounds this step
+        (default: the context's).
         """
 
     def resume_async(
-        self, value: Any = None, *, mode: _Mode = "next"
+        self, value: Any = None, *, mode: _Mode = "next", timeout: _Timeout = ...
     ) -> Coroutine[Any, Any, tuple[bool, Any]]:
-        """One step of a JS async generator or async iterator: awaitable ``(done, value)``."""
+        """One step of a JS async generator or async iterator: awaitable ``(done, value)``.
+        ``timeout`` bounds the whole step, its waits for host coroutines included."""
 
     def __iter__(self) -> Handle: ...
     def __next__(self) -> Any: ...
-    def send(self, value: Any) -> Any:
+    def send(self, value: Any, *, timeout: _Timeout = ...) -> Any:
         """Like ``generator.send``."""
 
     @overload
@@ -355,17 +372,24 @@ class Handle:
         typ: type[BaseException],
         val: BaseException | object = None,
         tb: TracebackType | None = None,
+        *,
+        timeout: _Timeout = ...,
     ) -> Any: ...
     @overload
     def throw(
-        self, typ: BaseException, val: None = None, tb: TracebackType | None = None
+        self,
+        typ: BaseException,
+        val: None = None,
+        tb: TracebackType | None = None,
+        *,
+        timeout: _Timeout = ...,
     ) -> Any: ...
-    def close(self) -> None:
+    def close(self, *, timeout: _Timeout = ...) -> None:
         """Like ``generator.close``: run the generator's ``finally`` blocks."""
 
     def __aiter__(self) -> Handle: ...
     def __anext__(self) -> Coroutine[Any, Any, Any]: ...
-    def asend(self, value: Any) -> Coroutine[Any, Any, Any]:
+    def asend(self, value: Any, *, timeout: _Timeout = ...) -> Coroutine[Any, Any, Any]:
         """Like ``async_generator.asend``."""
 
     @overload
@@ -374,12 +398,19 @@ class Handle:
         typ: type[BaseException],
         val: BaseException | object = None,
         tb: TracebackType | None = None,
+        *,
+        timeout: _Timeout = ...,
     ) -> Coroutine[Any, Any, Any]: ...
     @overload
     def athrow(
-        self, typ: BaseException, val: None = None, tb: TracebackType | None = None
+        self,
+        typ: BaseException,
+        val: None = None,
+        tb: TracebackType | None = None,
+        *,
+        timeout: _Timeout = ...,
     ) -> Coroutine[Any, Any, Any]: ...
-    def aclose(self) -> Coroutine[Any, Any, None]:
+    def aclose(self, *, timeout: _Timeout = ...) -> Coroutine[Any, Any, None]:
         """Like ``async_generator.aclose``."""
 
 @final
@@ -413,4 +444,40 @@ class Script:
     def run(self, ctx: Context, *, timeout: _Timeout = ...) -> Any:
         """Run in ``ctx``; returns the completion value (a module: its namespace dict)."""
 
+    def __reduce__(self) -> Any: ...
+
+@final
+class Deadline:
+    """A turn deadline, made by ``Context.deadline(seconds)``; a context manager
+    (``with`` or ``async with``), entered once."""
+
+    def __init__(self) -> None: ...
+    @property
+    def seconds(self) -> float | None:
+        """The budget in seconds (None: no limit)."""
+
+    @property
+    def remaining(self) -> float | None:
+        """Seconds of the budget not yet spent (None: no limit)."""
+
+    @property
+    def expired(self) -> bool:
+        """True once the budget is spent."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
     def __reduce__(self) -> Any: ...

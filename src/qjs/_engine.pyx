@@ -68,6 +68,7 @@ include "_handle.pxi"
 include "_host.pxi"
 include "_script.pxi"
 include "_snapshot.pxi"
+include "_turns.pxi"
 include "_frames.pxi"
 
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,

@@ -35,7 +35,7 @@ cdef JSValue _resume_arg(Context c, JSContext *jctx, object value, int mode) exc
     return _to_js(c, jctx, value)
 
 
-cdef tuple _step(Handle h, object value, int mode):
+cdef tuple _step(Handle h, object value, int mode, object timeout=_DEFAULT):
     """One step of a sync generator/iterator: (done, value)."""
     cdef qjs_entry e
     cdef Context c = h.ctx
@@ -43,7 +43,7 @@ cdef tuple _step(Handle h, object value, int mode):
     cdef JSValue arg, res, v, gen
     cdef int done
     h._check()
-    c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
+    c.runtime._enter(&e, c._entry_timeout(timeout))
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
@@ -67,7 +67,7 @@ cdef tuple _step(Handle h, object value, int mode):
         c.runtime._leave(&e)
 
 
-cdef Handle _start_async_step(Handle h, object value, int mode):
+cdef Handle _start_async_step(Handle h, object value, int mode, double t):
     """Start one step of an async generator/iterator: the promise of its result."""
     cdef qjs_entry e
     cdef Context c = h.ctx
@@ -75,7 +75,7 @@ cdef Handle _start_async_step(Handle h, object value, int mode):
     cdef JSValue arg, res, gen
     cdef int done
     h._check()
-    c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
+    c.runtime._enter(&e, t)
     try:
         h._check()
         arg = _resume_arg(c, jctx, value, mode)
@@ -116,12 +116,12 @@ cdef tuple _split_result(Handle result):
         c.runtime._leave(&e)
 
 
-async def _async_step(Handle h, object value, int mode):
+async def _async_step(Handle h, object value, int mode, object timeout=_DEFAULT):
     cdef Context c = h.ctx
-    cdef double t = c._entry_timeout(_DEFAULT)
+    cdef double t = c._entry_timeout(timeout)
     cdef double deadline = qjs_now() + t if t >= 0 else 0
     cdef unsigned long lost = _lost_jobs(c.runtime)
-    cdef Handle promise = _start_async_step(h, value, mode)
+    cdef Handle promise = _start_async_step(h, value, mode, t)
     cdef Handle result
     try:
         try:
@@ -163,12 +163,12 @@ async def _anext(Handle h):
     return value
 
 
-async def _asend(Handle h, value, int mode):
-    done, result = await _async_step(h, value, mode)
+async def _asend(Handle h, value, int mode, object timeout=_DEFAULT):
+    done, result = await _async_step(h, value, mode, timeout)
     if done:
         raise StopAsyncIteration
     return result
 
 
-async def _aclose(Handle h):
-    await _async_step(h, None, QJS_RESUME_RETURN)
+async def _aclose(Handle h, object timeout=_DEFAULT):
+    await _async_step(h, None, QJS_RESUME_RETURN, timeout)

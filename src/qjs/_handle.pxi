@@ -378,19 +378,21 @@ cdef class Handle:
 
     # -- generators and iterators ---------------------------------------------
 
-    def resume(self, value=None, *, mode="next"):
+    def resume(self, value=None, *, mode="next", timeout=_DEFAULT):
         """One step of a JS generator or iterator: ``(done, value)``.
 
         ``mode`` is ``"next"``, ``"throw"`` (``value`` is thrown into the
         generator; a Python exception becomes a JS Error) or ``"return"``. On the
-        last step ``value`` is the generator's return value.
+        last step ``value`` is the generator's return value. ``timeout`` bounds
+        this step (default: the context's).
         """
-        return _step(self, value, _resume_mode(mode))
+        return _step(self, value, _resume_mode(mode), timeout)
 
-    def resume_async(self, value=None, *, mode="next"):
+    def resume_async(self, value=None, *, mode="next", timeout=_DEFAULT):
         """One step of a JS async generator or async iterator: awaitable ``(done, value)``.
-        Its awaits, host coroutines included, run on the running asyncio loop."""
-        return _async_step(self, value, _resume_mode(mode))
+        Its awaits, host coroutines included, run on the running asyncio loop;
+        ``timeout`` bounds the whole step (default: the context's)."""
+        return _async_step(self, value, _resume_mode(mode), timeout)
 
     def __iter__(self):
         if _is_iterator(self, False):
@@ -403,23 +405,23 @@ cdef class Handle:
             raise StopIteration(value)
         return value
 
-    def send(self, value):
+    def send(self, value, *, timeout=_DEFAULT):
         """Like ``generator.send``: resume with ``value``."""
-        done, result = _step(self, value, QJS_RESUME_NEXT)
+        done, result = _step(self, value, QJS_RESUME_NEXT, timeout)
         if done:
             raise StopIteration(result)
         return result
 
-    def throw(self, typ, val=None, tb=None):
+    def throw(self, typ, val=None, tb=None, *, timeout=_DEFAULT):
         """Like ``generator.throw``: throw into the generator (as a JS Error)."""
-        done, result = _step(self, _make_exception(typ, val), QJS_RESUME_THROW)
+        done, result = _step(self, _make_exception(typ, val), QJS_RESUME_THROW, timeout)
         if done:
             raise StopIteration(result)
         return result
 
-    def close(self):
+    def close(self, *, timeout=_DEFAULT):
         """Like ``generator.close``: run the generator's ``finally`` blocks."""
-        _step(self, None, QJS_RESUME_RETURN)
+        _step(self, None, QJS_RESUME_RETURN, timeout)
 
     def __aiter__(self):
         if _is_iterator(self, True):
@@ -429,17 +431,17 @@ cdef class Handle:
     def __anext__(self):
         return _anext(self)
 
-    def asend(self, value):
+    def asend(self, value, *, timeout=_DEFAULT):
         """Like ``async_generator.asend``."""
-        return _asend(self, value, QJS_RESUME_NEXT)
+        return _asend(self, value, QJS_RESUME_NEXT, timeout)
 
-    def athrow(self, typ, val=None, tb=None):
+    def athrow(self, typ, val=None, tb=None, *, timeout=_DEFAULT):
         """Like ``async_generator.athrow`` (the exception becomes a JS Error)."""
-        return _asend(self, _make_exception(typ, val), QJS_RESUME_THROW)
+        return _asend(self, _make_exception(typ, val), QJS_RESUME_THROW, timeout)
 
-    def aclose(self):
+    def aclose(self, *, timeout=_DEFAULT):
         """Like ``async_generator.aclose``."""
-        return _aclose(self)
+        return _aclose(self, timeout)
 
 
 cdef object _call_value(Context c, JSValueConst f, JSValueConst this, tuple args, bint as_handle):

@@ -12,6 +12,18 @@ cdef extern from "Python.h":
 
 DEF _STACK_ARGS = 8
 
+cdef extern from *:
+    """
+    /* What `await` accepts: a type with an __await__ slot (coroutines, Futures,
+       Tasks, classes defining __await__). */
+    static inline int qjs_py_awaitable(PyObject *o)
+    {
+        PyAsyncMethods *am = Py_TYPE(o)->tp_as_async;
+        return am != NULL && am->am_await != NULL;
+    }
+    """
+    bint qjs_py_awaitable(object o)
+
 
 cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
                             JSValueConst *argv, qjs_hostref *h) noexcept:
@@ -43,7 +55,10 @@ cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
             # the host stopped JS meanwhile (closed the context or runtime, or a
             # nested entry hit the deadline): unwind now, uncatchably
             return qjs_throw_interrupted(jctx)
-        if h.flags & QJS_HOST_ASYNC:
+        if h.flags & QJS_HOST_ASYNC or (qjs_py_awaitable(result)
+                                          and not isinstance(result, Handle)):
+            # a plain callable returning a coroutine, Future, Task, ... is async
+            # too (a Handle is a JS value, returned as itself)
             return _host_async_result(c, jctx, result)
         _conv_init(&st, h.q)
         return _from_py(c, jctx, result, &st)

@@ -222,7 +222,12 @@ async def _drive(Runtime rt, Handle promise, double deadline, object lost_before
     cdef Context c = promise.ctx
     cdef unsigned long lost = _lost_jobs(rt) if lost_before is None else lost_before
     while True:
-        _pump(rt, deadline)
+        try:
+            _pump(rt, deadline)
+        except JSTimeoutError:
+            if rt._turns:
+                await _turn_cancel(c)
+            raise
         promise._check()
         if JS_PromiseState(c.ctx, promise.value) != JS_PROMISE_PENDING:
             return
@@ -239,7 +244,10 @@ async def _drive(Runtime rt, Handle promise, double deadline, object lost_before
             timeout = deadline - qjs_now()
             if timeout <= 0:
                 raise JSTimeoutError("JS execution exceeded its time limit", name="InternalError")
-        await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
+        if rt._turns:
+            await _turn_wait(rt, inflight, timeout)
+        else:
+            await _asyncio.wait(inflight, timeout=timeout, return_when=_asyncio.FIRST_COMPLETED)
 
 
 cdef object _lost_job_error():

@@ -14,6 +14,10 @@ class _Default:
 
 cdef object _DEFAULT = _Default()
 
+#: The timeout of entries that run no user JS (creating and closing contexts and
+#: runtimes, defining globals, gc): no limit, and turn deadlines do not refuse them.
+cdef double _UNTIMED = -2.0
+
 
 cdef double _seconds(object timeout) except? -2:
     """A timeout argument as C seconds: None -> -1 (no limit)."""
@@ -100,13 +104,35 @@ cdef class Runtime:
     cdef int _enter(self, qjs_entry *e, double timeout) except -1:
         if self.q == NULL:
             raise ClosedError("the runtime is closed")
+        if self._turns and timeout != _UNTIMED and not (
+                self.q.owner == _thread_ident() and self.q.depth > 0):
+            return self._enter_turn(e, timeout)
         if qjs_enter(self.q, e, timeout) < 0:
             raise ClosedError("the runtime was closed")
+        return 0
+
+    cdef int _enter_turn(self, qjs_entry *e, double timeout) except -1:
+        """An outermost entry while turn deadlines are open (see _turns.pxi)."""
+        cdef double end = 0
+        if qjs_enter(self.q, e, timeout) < 0:
+            raise ClosedError("the runtime was closed")
+        try:
+            charged = _turn_charge(self, &end, True)
+        except BaseException:
+            self._leave(e)
+            raise
+        if charged is not None:
+            self._turn_charged = charged
+            if end > 0 and (self.q.deadline == 0 or end < self.q.deadline):
+                self.q.deadline = end
         return 0
 
     cdef void _leave(self, qjs_entry *e):
         cdef JSContext *jctx
         if e.outer:
+            if self._turn_charged is not None:
+                _turn_end(self._turn_charged)
+                self._turn_charged = None
             if self._deferred:
                 self._free_deferred()
             if self.q.ndead_errors:
@@ -179,7 +205,7 @@ cdef class Runtime:
                 c.close()
             return
         q.closing = 1
-        self._enter(&e, -1)
+        self._enter(&e, _UNTIMED)
         self._closing = True
         self._close_now()
 
@@ -284,7 +310,7 @@ cdef class Runtime:
     def gc(self):
         """Run the JS cycle collector."""
         cdef qjs_entry e
-        self._enter(&e, -1)
+        self._enter(&e, _UNTIMED)
         try:
             JS_RunGC(self.q.rt)
         finally:
@@ -294,7 +320,7 @@ cdef class Runtime:
         """The engine's accounting (``JS_ComputeMemoryUsage``) as a dict of ints."""
         cdef qjs_entry e
         cdef JSMemoryUsage u
-        self._enter(&e, -1)
+        self._enter(&e, _UNTIMED)
         try:
             JS_ComputeMemoryUsage(self.q.rt, &u)
         finally:

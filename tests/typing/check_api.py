@@ -122,6 +122,10 @@ def values_and_handles() -> None:
         gen4 = ctx.eval_handle("(function* () { try { yield 1 } catch (e) { yield e.message } })()")
         next(gen4)
         assert gen4.throw(KeyError, "k") == "'k'"
+        gen5 = ctx.eval_handle("(function* () { yield 1; yield 2; yield 3 })()")
+        assert gen5.resume(timeout=1.0) == (False, 1)
+        assert gen5.send(None, timeout=None) == 2
+        gen5.close(timeout=1.0)
 
 
 def modules_and_scripts() -> None:
@@ -184,6 +188,24 @@ async def asynchronous() -> None:
 
     seen: list[Any] = []
     ctx.on_unhandled_rejection = seen.append
+
+    # turns: a deadline over many steps, step timeouts, awaited completions, drain
+    marks: list[Any] = []
+    ctx.function(marks.append, name="mark")
+    ctx.function(lambda x: fetch(x), name="tool")  # returns a coroutine: async in JS
+    with ctx.deadline(5.0) as turn:
+        left: float | None = turn.remaining
+        assert left is not None and not turn.expired and turn.seconds == 5.0
+        agen4 = ctx.eval_handle("(async function* () { yield 1; yield 2 })()")
+        assert await agen4.resume_async(timeout=1.0) == (False, 1)
+        assert await agen4.asend(None, timeout=None) == 2
+        await agen4.aclose(timeout=1.0)
+        assert await ctx.eval_async("(async () => 5)()") == 5
+        await ctx.eval_async("tool('Oslo').then(w => mark(w.city)); 0")
+        await ctx.drain(timeout=2.0)
+    async with ctx.deadline(None):
+        await ctx.drain()
+    assert marks == ["Oslo"]
     ctx.close()
 
 

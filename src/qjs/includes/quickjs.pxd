@@ -210,6 +210,8 @@ cdef extern from "quickjs.h" nogil:
         JS_PROMISE_FULFILLED
         JS_PROMISE_REJECTED
     JSValue JS_NewPromiseCapability(JSContext *ctx, JSValue *resolving_funcs)
+    JSValue JS_PromiseThen(JSContext *ctx, JSValueConst promise, JSValueConst on_fulfilled,
+                           JSValueConst on_rejected)
     JSPromiseStateEnum JS_PromiseState(JSContext *ctx, JSValueConst promise)
     JSValue JS_PromiseResult(JSContext *ctx, JSValueConst promise)
     bint JS_IsPromise(JSValueConst val)
@@ -240,5 +242,9 @@ cdef extern from "quickjs.h" nogil:
     JSValue JS_ReadObject(JSContext *ctx, const uint8_t *buf, size_t buf_len, int flags)
     JSValue JS_EvalFunction(JSContext *ctx, JSValue fun_obj)
     int JS_ResolveModule(JSContext *ctx, JSValueConst obj)
+
+    ctypedef JSValue JSCFunction(JSContext *ctx, JSValueConst this_val, int argc,
+                                 JSValueConst *argv) noexcept nogil
+    JSValue JS_NewCFunction(JSContext *ctx, JSCFunction *func, const char *name, int length)
 
     const char *JS_GetVersion()
