@@ -187,7 +187,30 @@ async def asynchronous() -> None:
     ctx.close()
 
 
+def isolation() -> None:
+    with qjs.Sandbox(memory_limit=64 << 20, timeout=2.0, max_rss=1 << 30) as sb:
+        sb.globals["add"] = lambda a, b: a + b
+        total: Any = sb.eval("add(1, 2)", filename="s.js", timeout=1.0)
+        assert total == 3
+        script = sb.compile("40 + 2")
+        assert script.run() == 42
+        try:
+            sb.eval("1")
+        except qjs.SandboxCrashedError as exc:
+            code: int | None = exc.exitcode
+            assert code is None or code != 0
+
+    async def pooled() -> list[Any]:
+        async with qjs.SandboxPool(2, timeout=2.0) as pool:
+            return list(await asyncio.gather(*(pool.run("n * 2", globals={"n": i}) for i in range(4))))
+
+    assert asyncio.run(pooled()) == [0, 2, 4, 6]
+    with qjs.SandboxPool(1) as spool:
+        assert spool.run_sync("1 + 1", timeout=1.0) == 2
+
+
 def main() -> None:
+    isolation()
     limits_and_errors()
     values_and_handles()
     modules_and_scripts()
