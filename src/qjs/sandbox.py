@@ -252,6 +252,7 @@ class Sandbox:
         self._buf = bytearray()
         self._pid: int | None = None
         self._closed = False
+        self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         self.restarts = 0
         self._encoded_options = self._encode_options()
         self._start()
@@ -357,6 +358,11 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        inflight = self._inflight
+        if inflight is not None:
+            loop, fut = inflight
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_fail_closed, fut, "the Sandbox was closed during the call")
         self._kill()
         self._funcs.clear()
         self._fids.clear()
@@ -611,9 +617,11 @@ class Sandbox:
         try:
             self._send(op, fields)
             loop.add_reader(fd, on_readable)
+            self._inflight = (loop, done)
             try:
                 rop, f = await done
             finally:
+                self._inflight = None
                 loop.remove_reader(fd)
             return self._finish(rop, f)
         except _Deadline:
@@ -952,5 +960,9 @@ def _hand_over(pool: SandboxPool, fut: asyncio.Future[Sandbox], w: Sandbox) -> N
 
 
 def _fail(fut: asyncio.Future[Any]) -> None:
+    _fail_closed(fut, "the SandboxPool is closed")
+
+
+def _fail_closed(fut: asyncio.Future[Any], message: str) -> None:
     if not fut.done():
-        fut.set_exception(_errors.ClosedError("the SandboxPool is closed"))
+        fut.set_exception(_errors.ClosedError(message))
