@@ -253,6 +253,9 @@ class _Child:
         self.max_rss = None
         self.test_hooks = False
         self.console_lines: Any = None
+        self.cache: dict[Any, Any] = {}
+        self.nfuncs = 0  # host-function proxies made so far
+        self.frame_funcs = 0  # ... by the last frame read
 
     # -- framing (the parent is trusted: no bounds beyond sanity)
     def send(self, op: int, fields: list[Any]) -> None:
@@ -272,7 +275,10 @@ class _Child:
                     op = buf[4]
                     body = bytes(buf[5:4 + n])
                     del buf[:4 + n]
-                    return op, _wire.decode(body, make_func=self.make_func)
+                    n0 = self.nfuncs
+                    f = _wire.decode(body, make_func=self.make_func)
+                    self.frame_funcs = self.nfuncs - n0
+                    return op, f
             data = os.read(self.fd, 65536)
             if not data:  # the parent closed the sandbox (or died)
                 os._exit(0)
@@ -285,6 +291,7 @@ class _Child:
     # -- host functions
     def make_func(self, fid: int, name: str, is_async: bool = False) -> Any:
         child = self
+        self.nfuncs += 1
         host: Any
         if is_async:
 
@@ -371,15 +378,19 @@ class _Child:
         if self.test_hooks:
             _test_hooks(self.ctx)
 
-    def fresh_context(self) -> None:
-        # a fresh runtime too: the previous run's jobs, atoms and memory go with it
-        if self.ctx is not None:
-            self.ctx.close()
-            self.ctx = None
-        if self.rt is not None:
-            self.rt.close()
-            self.rt = None
-        self.new_context()
+    def compiled(self, code: str, filename: str) -> Any:
+        """The Script for ``code`` (a pool runs the same code many times)."""
+        key = (code, filename)
+        script = self.cache.get(key)
+        if script is None:
+            try:
+                script = self.ctx.compile(code, filename=filename)
+            except qjs.JSError:  # top-level await (or a real syntax error): eval it
+                script = code
+            if len(self.cache) >= 64:
+                del self.cache[next(iter(self.cache))]
+            self.cache[key] = script
+        return script
 
     def run_async(self, coro: Any) -> Any:
         if self.loop is None:
@@ -403,7 +414,7 @@ class _Child:
         if op == OP_EVAL:
             code, filename, module, timeout, is_async, fresh, globs = f
             if fresh and self.used:
-                self.fresh_context()
+                self.new_context()
                 ctx = self.ctx
             self.used = True
             if globs:
@@ -411,8 +422,17 @@ class _Child:
                 for k, v in globs.items():
                     g[k] = v
             kw = self.timeout_kw(timeout)
-            if isinstance(code, bytes):
-                script = qjs.Script.from_bytes(self.rt, code)
+            if fresh and not module and isinstance(code, str):
+                code = self.compiled(code, filename)
+            if not isinstance(code, str):
+                script = code if isinstance(code, qjs.Script) else self.script_from_bytes(code)
+                if is_async and fresh and not self.frame_funcs:
+                    # no host functions came with this run: run it without the event
+                    # loop unless its completion value is a promise
+                    v = script.run(ctx, **kw)
+                    if type(v).__name__ != "Handle" or v.typeof != "object":
+                        return v
+                    return self.run_async(_settled(_now(v)))
                 if is_async:
                     return self.run_async(self._run_script_async(script, kw))
                 return script.run(ctx, **kw)
@@ -454,6 +474,15 @@ class _Child:
             h.dispose()
             return None
         raise ValueError(f"unknown request {op}")
+
+    def script_from_bytes(self, data: bytes) -> Any:
+        script = self.cache.get(data)
+        if script is None:
+            script = qjs.Script.from_bytes(self.rt, data)
+            if len(self.cache) >= 64:
+                del self.cache[next(iter(self.cache))]
+            self.cache[data] = script
+        return script
 
     async def _run_script_async(self, script: Any, kw: dict[str, Any]) -> Any:
         return await _settled(_now(script.run(self.ctx, **kw)))
@@ -538,6 +567,9 @@ class _Child:
             self.send(OP_RESULT, [result])
         except (TypeError, ValueError) as exc:
             self.report(exc)
+        if op == OP_EVAL and f[5]:  # a pool run: make the next run's context now
+            result = None
+            self.new_context()
 
 
 def _test_hooks(ctx: Any) -> None:
