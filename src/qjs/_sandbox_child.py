@@ -28,7 +28,7 @@ CTL_SPAWN = 1  # + options bytes, one fd: the child's socket -> u32 pid
 CTL_WAIT = 2  # u32 pid, u8 kill, u32 wait_ms -> i32 status, u8 done
 
 # parent -> child
-OP_EVAL = 1  # [code, filename, module, timeout, async, fresh, globals]
+OP_EVAL = 1  # [code, filename, module, timeout, async, fresh, globals, snapshots]
 OP_SET = 2  # [name, value]
 OP_GET = 3  # [name]
 OP_DEL = 4  # [name]
@@ -412,7 +412,7 @@ class _Child:
     def handle(self, op: int, f: list[Any]) -> Any:
         ctx = self.ctx
         if op == OP_EVAL:
-            code, filename, module, timeout, is_async, fresh, globs = f
+            code, filename, module, timeout, is_async, fresh, globs = f[:7]
             if fresh and self.used:
                 self.new_context()
                 ctx = self.ctx
@@ -421,6 +421,10 @@ class _Child:
                 g = ctx.globals
                 for k, v in globs.items():
                     g[k] = v
+            if len(f) > 7 and f[7]:
+                for k, data in f[7].items():
+                    with ctx.loads(data) as h:
+                        ctx.globals[k] = h
             kw = self.timeout_kw(timeout)
             if fresh and not module and isinstance(code, str):
                 code = self.compiled(code, filename)

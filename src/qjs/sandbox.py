@@ -681,23 +681,15 @@ class Sandbox:
         )
 
     async def _run_fresh(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
-                         timeout: Any, module: bool) -> Any:
-        if isinstance(code, qjs.Script):
-            code = code.to_bytes()
-        else:
-            code = _check_code(code)
+                         timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
         return await self._request_async(
-            _c.OP_EVAL, [code, filename, module, _t(timeout), True, True, dict(globs or {})], timeout
+            _c.OP_EVAL, _fresh_fields(code, globs, filename, timeout, module, snapshots, True), timeout
         )
 
     def _run_fresh_sync(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
-                        timeout: Any, module: bool) -> Any:
-        if isinstance(code, qjs.Script):
-            code = code.to_bytes()
-        else:
-            code = _check_code(code)
+                        timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
         return self._request(
-            _c.OP_EVAL, [code, filename, module, _t(timeout), False, True, dict(globs or {})], timeout
+            _c.OP_EVAL, _fresh_fields(code, globs, filename, timeout, module, snapshots, False), timeout
         )
 
     def compile(self, code: str, *, filename: str = "<script>", module: bool = False) -> SandboxScript:
@@ -745,6 +737,16 @@ class Sandbox:
         """Restore a snapshot in the child. Returns the value converted, or with
         ``name`` stores it as that global (any snapshot-able value) and returns None."""
         return self._request(_c.OP_LOADS, [bytes(data), name], _DEFAULT)
+
+
+def _fresh_fields(code: Any, globs: Mapping[str, Any] | None, filename: str, timeout: Any,
+                  module: bool, snapshots: Mapping[str, bytes] | None, is_async: bool) -> list[Any]:
+    if isinstance(code, qjs.Script):
+        code = code.to_bytes()  # made by this process: trusted, sent to the child
+    else:
+        code = _check_code(code)
+    snaps = {k: bytes(v) for k, v in snapshots.items()} if snapshots else None
+    return [code, filename, module, _t(timeout), is_async, True, dict(globs or {}), snaps]
 
 
 def _t(timeout: Any) -> Any:
@@ -900,25 +902,28 @@ class SandboxPool:
             self._cond.notify()
 
     async def run(self, code: Any, *, globals: Mapping[str, Any] | None = None,
-                  filename: str = "<eval>", timeout: float | None = None, module: bool = False) -> Any:
+                  filename: str = "<eval>", timeout: float | None = None, module: bool = False,
+                  snapshots: Mapping[str, bytes] | None = None) -> Any:
         """Evaluate ``code`` (a str or a ``qjs.Script``) in a fresh context of an idle
-        worker, as ``eval_async`` does; ``globals`` are set first. ``timeout`` None
-        uses the pool's ``timeout`` option."""
+        worker, as ``eval_async`` does. ``globals`` (values and host functions) are
+        set first, and ``snapshots`` (``{name: Context.dumps(...) bytes}``) restored as
+        globals in the child. ``timeout`` None uses the pool's ``timeout`` option."""
         w = await self._acquire()
         try:
             return await w._run_fresh(code, globals, filename, _DEFAULT if timeout is None else timeout,
-                                      module)
+                                      module, snapshots)
         finally:
             self._release(w)
 
     def run_sync(self, code: Any, *, globals: Mapping[str, Any] | None = None,
-                 filename: str = "<eval>", timeout: float | None = None, module: bool = False) -> Any:
+                 filename: str = "<eval>", timeout: float | None = None, module: bool = False,
+                 snapshots: Mapping[str, bytes] | None = None) -> Any:
         """``run`` for code without asyncio (blocks; safe from many threads). Async
         host functions are not available here."""
         w = self._acquire_sync()
         try:
             return w._run_fresh_sync(code, globals, filename, _DEFAULT if timeout is None else timeout,
-                                     module)
+                                     module, snapshots)
         finally:
             self._release(w)
 
