@@ -60,6 +60,7 @@ _HEAD = struct.Struct("<IB")
 def serve(ctrl_fd: int) -> None:
     """The fork server's loop (runs in its own process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preload()
     ctrl = socket.socket(fileno=ctrl_fd)
     live: set[int] = set()
     statuses: dict[int, int] = {}
@@ -134,6 +135,25 @@ def serve(ctrl_fd: int) -> None:
                 os.close(fd)
 
 
+_prctl: Any = None
+
+
+def _preload() -> None:
+    """Import here, once, what every child needs, so a fork starts warm."""
+    global _prctl
+    import resource  # noqa: F401
+
+    import qjs._format  # noqa: F401
+
+    try:
+        import ctypes
+
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except Exception:  # pragma: no cover - not Linux
+        _prctl = None
+    asyncio.new_event_loop().close()  # the selector and event-loop modules
+
+
 # ---------------------------------------------------------------- the child
 
 
@@ -156,12 +176,11 @@ class _Pending:
 def _harden(opts: dict[str, Any], sock_fd: int) -> None:
     import resource
 
-    try:  # die with the fork server (which dies with the parent)
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # pragma: no cover - not Linux
-        pass
+    if _prctl is not None:  # die with the fork server (which dies with the parent)
+        try:
+            _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:  # pragma: no cover
+            pass
     if opts.get("close_fds", True):
         keep = {0, 1, 2, sock_fd}
         try:
