@@ -146,3 +146,17 @@ def test_close_fails_waiters_and_leaks_nothing():
         time.sleep(0.02)
     assert descendants() == procs
     assert open_fds() == fds
+
+
+def test_a_run_that_exhausts_memory_does_not_spoil_the_next():
+    """Regression: after a run hit memory_limit, the reused runtime could not create
+    the next context and the worker exited."""
+
+    async def main():
+        async with qjs.SandboxPool(1, memory_limit=8 << 20, timeout=10.0) as pool:
+            for _ in range(3):
+                with pytest.raises(qjs.JSMemoryError):
+                    await pool.run("const a = []; for (;;) a.push('x'.repeat(1 << 16) + a.length)")
+                assert await pool.run("[1, 2].length") == 2
+
+    asyncio.run(main())

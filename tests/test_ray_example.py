@@ -40,5 +40,6 @@ def test_ray_batch(mode):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["items"] == n and summary["runs_per_s"] > 0
-    assert summary["outcomes"] == expected_outcomes(n)
+    assert summary["outcomes"] == expected_outcomes(n), proc.stdout
+    assert summary["unexpected"] == 0
     assert "runs/s" in proc.stdout

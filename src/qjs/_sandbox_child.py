@@ -273,6 +273,7 @@ class _Child:
         self.test_hooks = False
         self.console_lines: Any = None
         self.cache: dict[Any, Any] = {}
+        self.dirty = False  # the last fresh run failed: replace the runtime
         self.nfuncs = 0  # host-function proxies made so far
         self.frame_funcs = 0  # ... by the last frame read
 
@@ -382,6 +383,22 @@ class _Child:
     def new_context(self) -> None:
         if self.ctx is not None:
             self.ctx.close()
+            self.ctx = None
+        if self.rt is not None and self.dirty:
+            # the last run failed (out of memory, say): start from a new runtime
+            self.rt.close()
+            self.rt = None
+        self.dirty = False
+        try:
+            self._new_context()
+        except (MemoryError, qjs.JSError):
+            if self.rt is None:
+                raise
+            self.rt.close()
+            self.rt = None
+            self._new_context()
+
+    def _new_context(self) -> None:
         opts = self.ctx_opts
         if self.rt is None:
             self.rt = qjs.Runtime(
@@ -584,6 +601,8 @@ class _Child:
         except BaseException as exc:
             if self.memory_exhausted(exc):
                 os._exit(EXIT_MAX_RSS)
+            if op == OP_EVAL and f[5]:
+                self.dirty = True
             self.report(exc)
             return
         try:
@@ -592,7 +611,10 @@ class _Child:
             self.report(exc)
         if op == OP_EVAL and f[5]:  # a pool run: make the next run's context now
             result = None
-            self.new_context()
+            try:
+                self.new_context()
+            except Exception:  # tried again, and reported, on the next run
+                self.used = True
 
 
 def _test_hooks(ctx: Any) -> None:
