@@ -682,9 +682,14 @@ class Sandbox:
 
     async def _run_fresh(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
                          timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
-        return await self._request_async(
-            _c.OP_EVAL, _fresh_fields(code, globs, filename, timeout, module, snapshots, True), timeout
-        )
+        # a pool holds its worker exclusively: no per-sandbox asyncio lock needed
+        fields = _fresh_fields(code, globs, filename, timeout, module, snapshots, True)
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("the Sandbox is in use by another thread or a host function")
+        try:
+            return await self._request_async_locked(asyncio.get_running_loop(), _c.OP_EVAL, fields, timeout)
+        finally:
+            self._lock.release()
 
     def _run_fresh_sync(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
                         timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
