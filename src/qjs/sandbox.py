@@ -459,7 +459,7 @@ class Sandbox:
         if kind == "host" and cid in self._host_errors:
             exc = self._host_errors.pop(cid)
             for note in notes:
-                exc.add_note(note)
+                _add_note(exc, note)
             return exc
         cls = _KINDS.get(kind)
         if cls is None:
@@ -470,7 +470,7 @@ class Sandbox:
         else:
             exc = cls(message)
         for note in notes:
-            exc.add_note(note)
+            _add_note(exc, note)
         return exc
 
     def _finish(self, op: int, f: list[Any]) -> Any:
@@ -752,6 +752,17 @@ def _fresh_fields(code: Any, globs: Mapping[str, Any] | None, filename: str, tim
         code = _check_code(code)
     snaps = {k: bytes(v) for k, v in snapshots.items()} if snapshots else None
     return [code, filename, module, _t(timeout), is_async, True, dict(globs or {}), snaps]
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        try:
+            exc.__notes__ = notes  # what add_note does (Python 3.11+)
+        except AttributeError:  # pragma: no cover
+            return
+    notes.append(note)
 
 
 def _t(timeout: Any) -> Any:
