@@ -499,6 +499,35 @@ def test_nothing_leaks(no_leaks):
     s.eval("1")
     s.close()
 
+    async def tool(x):
+        await asyncio.sleep(0)
+        return x
+
+    async def main():
+        async with qjs.Sandbox(timeout=5.0, _test_hooks=True) as a:
+            a.globals["tool"] = tool
+            assert await a.eval_async("await tool(1) + await tool(2)") == 3
+            with pytest.raises(qjs.SandboxCrashedError):
+                await a.eval_async("await tool(1); __qjs_crash('abort')")
+            task = asyncio.ensure_future(a.eval_async("__qjs_crash('hang')"))
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await a.eval_async("await tool(4)") == 4
+
+    asyncio.run(main())
+
+
+def test_large_values_and_the_message_bound():
+    with qjs.Sandbox(timeout=10.0, max_message=4 << 20) as s:
+        assert len(s.eval("'x'.repeat(1 << 20)")) == 1 << 20
+        s.globals["big"] = b"\x01" * (3 << 20)  # toward the child: not bounded
+        assert s.eval("big.length") == 3 << 20
+        with pytest.raises(qjs.SandboxCrashedError, match="malformed"):
+            s.eval("'x'.repeat(5 << 20)")
+        assert s.eval("1") == 1
+
 
 def test_hardening_options():
     with qjs.Sandbox(empty_env=True, rlimit_nofile=32, rlimit_nproc=64, max_rss=1 << 30,
