@@ -4,6 +4,7 @@ replacement of crashed workers, and a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 
@@ -12,6 +13,11 @@ import pytest
 import qjs
 
 from test_sandbox_process import descendants, open_fds
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="process isolation is tested on Linux (the tests count processes and descriptors in /proc)",
+)
 
 
 def test_runs_in_a_fresh_context_each_time():

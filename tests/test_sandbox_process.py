@@ -19,6 +19,11 @@ from qjs import _wire
 
 from conftest import child_env
 
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="process isolation is tested on Linux (the tests count processes and descriptors in /proc)",
+)
+
 
 def _children_of(pid: int) -> set[int]:
     out = set()

@@ -1,8 +1,8 @@
 """The child side of :class:`qjs.Sandbox`: a small fork server and the evaluation loop.
 
 The parent starts one fork server per process (``python -c "...serve(fd)"``) with qjs
-already imported; each Sandbox asks it for a child over a ``SOCK_SEQPACKET`` control
-socket, handing over one end of a socket pair. The server forks (it is single-threaded),
+already imported; each Sandbox asks it for a child over a stream control socket
+(requests are a u32 length and a body; replies have a fixed size), handing over one end of a socket pair. The server forks (it is single-threaded),
 and the child runs :func:`child_main` on that socket. The server reaps its children and
 reports their exit status, so the parent can tell a crash from a clean exit.
 
@@ -57,6 +57,17 @@ _HEAD = struct.Struct("<IB")
 # ---------------------------------------------------------------- fork server
 
 
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly ``n`` bytes from a stream socket (EOFError if it closes first)."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("the control socket closed")
+        buf += chunk
+    return buf
+
+
 def serve(ctrl_fd: int) -> None:
     """The fork server's loop (runs in its own process)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -82,8 +93,13 @@ def serve(ctrl_fd: int) -> None:
 
     while True:
         try:
-            msg, fds, _flags, _addr = socket.recv_fds(ctrl, 1 << 20, 1)
-        except OSError:
+            head, fds, _flags, _addr = socket.recv_fds(ctrl, 4, 1)
+            if head:
+                head += recv_exact(ctrl, 4 - len(head))
+                msg = recv_exact(ctrl, struct.unpack("<I", head)[0])
+            else:
+                msg = b""
+        except (OSError, EOFError, struct.error):
             msg, fds = b"", []
         if not msg:
             for pid in live:

@@ -82,7 +82,7 @@ class _ForkServer:
     """One per process: a Python child with qjs imported that forks sandboxes."""
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(qjs.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
@@ -107,24 +107,26 @@ class _ForkServer:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with self.lock:
-                socket.send_fds(self.sock, [bytes([_c.CTL_SPAWN]) + options], [child.fileno()])
-                reply = self.sock.recv(64)
+                body = bytes([_c.CTL_SPAWN]) + options
+                socket.send_fds(self.sock, [struct.pack("<I", len(body)) + body], [child.fileno()])
+                reply = _c.recv_exact(self.sock, 4)
+        except (OSError, EOFError):
+            parent.close()
+            raise SandboxCrashedError("the sandbox fork server is gone", exitcode=self.proc.poll()) from None
         except BaseException:
             parent.close()
             raise
         finally:
             child.close()
-        if len(reply) != 4:
-            parent.close()
-            raise SandboxCrashedError("the sandbox fork server is gone", exitcode=self.proc.poll())
         return struct.unpack("<I", reply)[0], parent
 
     def wait(self, pid: int, *, kill: bool, wait: float = 0.0) -> int | None:
         """The exit code of ``pid`` (killing it first if asked); None if still running."""
-        with self.lock:
-            self.sock.sendall(struct.pack("<BIBI", _c.CTL_WAIT, pid, int(kill), int(wait * 1000)))
-            reply = self.sock.recv(64)
-        if len(reply) != 5:
+        try:
+            with self.lock:
+                self.sock.sendall(struct.pack("<IBIBI", 10, _c.CTL_WAIT, pid, int(kill), int(wait * 1000)))
+                reply = _c.recv_exact(self.sock, 5)
+        except (OSError, EOFError):
             return None
         status, done = struct.unpack("<iB", reply)
         return status if done == 1 else None
@@ -234,6 +236,8 @@ class Sandbox:
     """
 
     def __init__(self, **options: Any) -> None:
+        if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
+            raise NotImplementedError("qjs.Sandbox needs a POSIX system (fork and descriptor passing)")
         self._opts = {k: options.pop(k) for k in list(options) if k in _SANDBOX_OPTIONS}
         self._context_options = options
         self.kill_after = float(self._opts.get("kill_after", 1.0))
