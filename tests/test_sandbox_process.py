@@ -558,3 +558,23 @@ def test_crashed_error_pickles():
 
     e = pickle.loads(pickle.dumps(qjs.SandboxCrashedError("gone", exitcode=-9)))
     assert e.exitcode == -9 and str(e) == "gone"
+
+
+def test_descriptors_above_1023_work():
+    """Regression: waiting with select() failed once the sandbox's socket was above FD_SETSIZE."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("cannot open 1200 descriptors here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler = []
+    try:
+        while not filler or filler[-1] < 1030:
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        with qjs.Sandbox(timeout=5.0) as s:
+            assert s.eval("6 * 7") == 42
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -253,6 +253,7 @@ class Sandbox:
         self._alock: asyncio.Lock | None = None
         self._alock_loop: Any = None
         self._sock: socket.socket | None = None
+        self._poll: Any = None
         self._buf = bytearray()
         self._pid: int | None = None
         self._closed = False
@@ -280,7 +281,7 @@ class Sandbox:
     def _start(self) -> None:
         start_timeout = float(self._opts.get("start_timeout", 30.0))
         pid, sock = _fork_server().spawn(self._encoded_options)
-        self._pid, self._sock, self._buf = pid, sock, bytearray()
+        self._pid, self._sock, self._buf, self._poll = pid, sock, bytearray(), None
         self._compiled = set()
         try:
             op, f = self._recv_sync(time.monotonic() + start_timeout)
@@ -311,7 +312,7 @@ class Sandbox:
 
     def _reap(self, kill: bool) -> int | None:
         pid, sock = self._pid, self._sock
-        self._pid = self._sock = None
+        self._pid = self._sock = self._poll = None
         if sock is not None:
             sock.close()
         if pid is None:
@@ -443,8 +444,10 @@ class Sandbox:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
                     raise _Deadline()
-                r, _, _ = select.select([fd], [], [], wait)
-                if not r:
+                if self._poll is None:  # poll, not select: descriptors above 1023 work
+                    self._poll = select.poll()
+                    self._poll.register(fd, select.POLLIN)
+                if not self._poll.poll(wait * 1000.0 + 1.0):
                     raise _Deadline()
             data = os.read(fd, 65536)
             if not data:
@@ -916,7 +919,10 @@ class SandboxPool:
                     continue
                 if loop.is_closed():
                     continue
-                loop.call_soon_threadsafe(_hand_over, self, fut, w)
+                if asyncio._get_running_loop() is loop:
+                    loop.call_soon(_hand_over, self, fut, w)
+                else:
+                    loop.call_soon_threadsafe(_hand_over, self, fut, w)
                 return
             self._idle.append(w)
             self._cond.notify()
