@@ -102,7 +102,9 @@ def host_call(rounds: int) -> dict[str, list[float]]:
     with qjs.Context() as ctx, qjs.Sandbox(timeout=30.0) as sb:
         for target in (ctx, sb):
             target.globals["f"] = lambda x: x
-            target.eval("function loop(n) { let s = 0; for (let i = 0; i < n; i++) s += f(i); return s }")
+            target.eval(
+                "function loop(n) { let s = 0; for (let i = 0; i < n; i++) s += f(i); return s }"
+            )
         for _ in range(rounds):
             t = time.perf_counter()
             ctx.eval(f"loop({n_local})")
@@ -115,7 +117,11 @@ def host_call(rounds: int) -> dict[str, list[float]]:
 
 
 def pool_throughput(rounds: int, size: int = 2, batch: int = 4000) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"in-process (fresh Context)": [], "pool": [], "pool (Script)": []}
+    out: dict[str, list[float]] = {
+        "in-process (fresh Context)": [],
+        "pool": [],
+        "pool (Script)": [],
+    }
     with qjs.Context() as c:
         script = c.compile(SNIPPET, filename="snippet.js")
 
@@ -153,7 +159,11 @@ def pool_throughput(rounds: int, size: int = 2, batch: int = 4000) -> dict[str, 
 
 
 def sandbox_start(rounds: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"in-process Context()": [], "Sandbox()": [], "Sandbox() + eval": []}
+    out: dict[str, list[float]] = {
+        "in-process Context()": [],
+        "Sandbox()": [],
+        "Sandbox() + eval": [],
+    }
     qjs.Sandbox().close()  # the fork server starts once per process
     for _ in range(rounds):
         n = 20
@@ -190,8 +200,10 @@ def main() -> None:
     ap.add_argument("--only", default="")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
-    print(f"python {sys.version.split()[0]}, qjs {qjs.__version__}, {os.cpu_count()} cpus, "
-          f"load {os.getloadavg()[0]:.1f}, {args.rounds} rounds (median)\n")
+    print(
+        f"python {sys.version.split()[0]}, qjs {qjs.__version__}, {os.cpu_count()} cpus, "
+        f"load {os.getloadavg()[0]:.1f}, {args.rounds} rounds (median)\n"
+    )
     print("| workload | variant | median | min | max | goal |")
     print("| --- | --- | --- | --- | --- | --- |")
     results = {}
@@ -206,7 +218,9 @@ def main() -> None:
             if variant == goal_key:
                 ok = med <= goal if kind == "le" else med >= goal
                 mark = f"{'<=' if kind == 'le' else '>='} {goal:g} {'met' if ok else 'NOT met'}"
-            print(f"| {name} | {variant} | {med:.1f} {unit} | {min(xs):.1f} | {max(xs):.1f} | {mark} |")
+            print(
+                f"| {name} | {variant} | {med:.1f} {unit} | {min(xs):.1f} | {max(xs):.1f} | {mark} |"
+            )
     print("\nCPU per operation (last round; what bounds each on an idle machine):\n")
     print("| workload | parent CPU | child CPU |")
     print("| --- | --- | --- |")

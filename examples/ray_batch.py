@@ -51,7 +51,10 @@ def make_items(n: int, hostile: bool = True) -> list[dict[str, Any]]:
             kind = "loop"
         elif i % 307 == 11:
             kind = "memory"
-        lines = [{"sku": f"s{j}", "qty": 1 + (i + j) % 4, "price": 2.5 * (j + 1)} for j in range(1 + i % 5)]
+        lines = [
+            {"sku": f"s{j}", "qty": 1 + (i + j) % 4, "price": 2.5 * (j + 1)}
+            for j in range(1 + i % 5)
+        ]
         items.append({"id": i, "kind": kind, "coupon": 0.1 if i % 10 == 0 else 0, "lines": lines})
     return items
 
@@ -75,7 +78,8 @@ class Evaluator:
         self.memory_limit = memory_limit
         self.pool = (
             qjs.SandboxPool(pool_size, timeout=timeout, memory_limit=memory_limit, kill_after=1.0)
-            if mode == "pool" else None
+            if mode == "pool"
+            else None
         )
 
     async def run_batch(self, script: qjs.Script, snapshots: list[bytes]) -> list[tuple[str, Any]]:
@@ -124,8 +128,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=args.address, num_cpus=args.num_cpus, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        ray.init(
+            address=args.address,
+            num_cpus=args.num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     try:
         with qjs.Context() as ctx:
             script = ctx.compile(PROGRAM, filename="orders.js")  # compiled once, pickled to actors
@@ -133,14 +142,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         snaps = snapshot_inputs(items)
 
         Actor = ray.remote(num_cpus=1)(Evaluator)
-        actors = [Actor.remote(args.mode, args.pool_size, args.timeout, args.memory_limit)
-                  for _ in range(args.actors)]
+        actors = [
+            Actor.remote(args.mode, args.pool_size, args.timeout, args.memory_limit)
+            for _ in range(args.actors)
+        ]
         script_ref = ray.put(script)
         ray.get([a.run_batch.remote(script_ref, []) for a in actors])  # actors up and warm
 
         t0 = time.perf_counter()
-        chunks = [snaps[i:i + args.chunk] for i in range(0, len(snaps), args.chunk)]
-        refs = [actors[k % len(actors)].run_batch.remote(script_ref, chunk) for k, chunk in enumerate(chunks)]
+        chunks = [snaps[i : i + args.chunk] for i in range(0, len(snaps), args.chunk)]
+        refs = [
+            actors[k % len(actors)].run_batch.remote(script_ref, chunk)
+            for k, chunk in enumerate(chunks)
+        ]
         outcomes = [o for part in ray.get(refs) for o in part]
         elapsed = time.perf_counter() - t0
 
@@ -156,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # outcomes come back in input order: check each against what its input should give
     want = {"ok": "ok", "bad": "JSError", "loop": "JSTimeoutError", "memory": "JSMemoryError"}
     unexpected = [
-        (it["id"], kind, str(r)[:80]) for it, (kind, r) in zip(items, outcomes)
+        (it["id"], kind, str(r)[:80])
+        for it, (kind, r) in zip(items, outcomes)
         if kind != want[it["kind"]] or (kind == "ok" and r["id"] != it["id"])
     ]
     summary = {
@@ -169,8 +184,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "expected_ok": expected,
         "unexpected": len(unexpected),
     }
-    print(f"{len(items)} items on {args.actors} actors ({args.mode}): "
-          f"{summary['runs_per_s']:.0f} runs/s in {elapsed:.2f} s")
+    print(
+        f"{len(items)} items on {args.actors} actors ({args.mode}): "
+        f"{summary['runs_per_s']:.0f} runs/s in {elapsed:.2f} s"
+    )
     for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"  {kind:22} {n}")
     for item_id, kind, what in unexpected[:5]:

@@ -9,10 +9,9 @@ import threading
 import time
 
 import pytest
+from test_sandbox_process import descendants, open_fds
 
 import qjs
-
-from test_sandbox_process import descendants, open_fds
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -24,8 +23,13 @@ def test_runs_in_a_fresh_context_each_time():
     async def main():
         async with qjs.SandboxPool(2, timeout=5.0) as pool:
             got = await asyncio.gather(
-                *(pool.run("globalThis.seen = (globalThis.seen || 0) + 1; [n * 2, seen]",
-                           globals={"n": i}) for i in range(40))
+                *(
+                    pool.run(
+                        "globalThis.seen = (globalThis.seen || 0) + 1; [n * 2, seen]",
+                        globals={"n": i},
+                    )
+                    for i in range(40)
+                )
             )
             assert got == [[i * 2, 1] for i in range(40)]
             assert await pool.run("typeof seen") == "undefined"
@@ -41,7 +45,9 @@ def test_scripts_compiled_here_run_in_the_pool():
 
     async def main():
         async with qjs.SandboxPool(2, timeout=5.0) as pool:
-            return await asyncio.gather(*(pool.run(script, globals={"input": [1, 2], "k": i}) for i in range(5)))
+            return await asyncio.gather(
+                *(pool.run(script, globals={"input": [1, 2], "k": i}) for i in range(5))
+            )
 
     assert asyncio.run(main()) == [[0, 0], [1, 2], [2, 4], [3, 6], [4, 8]]
 
@@ -54,7 +60,10 @@ def test_host_functions_in_globals():
     async def main():
         async with qjs.SandboxPool(2, timeout=5.0) as pool:
             return await asyncio.gather(
-                *(pool.run("await lookup(k)", globals={"lookup": lookup, "k": f"k{i}"}) for i in range(6))
+                *(
+                    pool.run("await lookup(k)", globals={"lookup": lookup, "k": f"k{i}"})
+                    for i in range(6)
+                )
             )
 
     assert asyncio.run(main()) == [f"K{i}" for i in range(6)]
@@ -75,8 +84,10 @@ def test_back_pressure_waits_and_is_bounded():
                 running -= 1
                 return i
 
-            first = [asyncio.ensure_future(pool.run("await gate(n)", globals={"gate": gate, "n": i}))
-                     for i in range(3)]
+            first = [
+                asyncio.ensure_future(pool.run("await gate(n)", globals={"gate": gate, "n": i}))
+                for i in range(3)
+            ]
             while running == 0:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)

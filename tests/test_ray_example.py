@@ -11,10 +11,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import child_env
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "ray_batch.py")
+EXAMPLE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "ray_batch.py"
+)
 
 pytest.importorskip("ray", reason="ray is not installed (pip install 'qjs[ray]')")
 
@@ -33,9 +34,29 @@ def expected_outcomes(n: int) -> dict[str, int]:
 def test_ray_batch(mode):
     n = 320
     proc = subprocess.run(
-        [sys.executable, EXAMPLE, "--items", str(n), "--actors", "2", "--pool-size", "1", "--chunk", "80",
-         "--num-cpus", "2", "--timeout", "2.0", "--mode", mode, "--json"],
-        capture_output=True, text=True, timeout=300, env=child_env(),
+        [
+            sys.executable,
+            EXAMPLE,
+            "--items",
+            str(n),
+            "--actors",
+            "2",
+            "--pool-size",
+            "1",
+            "--chunk",
+            "80",
+            "--num-cpus",
+            "2",
+            "--timeout",
+            "2.0",
+            "--mode",
+            mode,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -13,11 +13,10 @@ import sys
 import time
 
 import pytest
+from conftest import child_env
 
 import qjs
 from qjs import _wire
-
-from conftest import child_env
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -108,7 +107,11 @@ def test_globals_set_get_delete(sb):
     value = {"n": 2**64, "s": "\udfff", "b": b"ab", "l": [1.5, None, True], "t": (1, 2)}
     sb.globals["v"] = value
     assert sb.eval("[typeof v.n, v.s.length, v.b instanceof Uint8Array, v.l, v.t]") == [
-        "bigint", 1, True, [1.5, None, True], [1, 2]
+        "bigint",
+        1,
+        True,
+        [1.5, None, True],
+        [1, 2],
     ]
     assert sb.globals["v"]["n"] == 2**64
     del sb.globals["v"]
@@ -129,8 +132,14 @@ def test_unsendable_values_raise_type_error(sb):
 
 
 @pytest.mark.parametrize(
-    "code, js_type", [("(function f() {})", "function"), ("new Map()", "Map"), ("Symbol()", "symbol"),
-                      ("({m: new Set()})", "Set"), ("Promise.resolve(1)", "Promise")]
+    "code, js_type",
+    [
+        ("(function f() {})", "function"),
+        ("new Map()", "Map"),
+        ("Symbol()", "symbol"),
+        ("({m: new Set()})", "Set"),
+        ("Promise.resolve(1)", "Promise"),
+    ],
 )
 def test_a_handle_result_is_a_type_error_naming_the_js_type(sb, code, js_type):
     with pytest.raises(TypeError, match=f"JS {js_type}"):
@@ -139,7 +148,10 @@ def test_a_handle_result_is_a_type_error_naming_the_js_type(sb, code, js_type):
 
 
 def test_module_namespace(sb):
-    assert sb.eval("export const a = 1; export default 'x'", module=True) == {"a": 1, "default": "x"}
+    assert sb.eval("export const a = 1; export default 'x'", module=True) == {
+        "a": 1,
+        "default": "x",
+    }
 
 
 # ------------------------------------------------------------------ host functions
@@ -172,7 +184,9 @@ def test_host_exceptions_behave_as_in_process(sb):
 
     sb.globals["boom"] = boom
     assert sb.eval("try { boom('x') } catch (e) { [e.name, e.message, e instanceof Error] }") == [
-        "Boom", "x", True
+        "Boom",
+        "x",
+        True,
     ]
     with pytest.raises(Boom) as info:
         sb.eval("boom('uncaught')", filename="agent.js")
@@ -219,9 +233,9 @@ def test_async_host_functions_and_eval_async(sb):
             "a + b + plain(await fetch(10)) + (fetch(0) instanceof Promise ? 1000 : 0)"
         )
         assert got == 2 + 4 + 21 + 1000
-        assert await sb.eval_async("try { await fails() } catch (e) { e.name + ': ' + e.message }") == (
-            "LookupError: gone"
-        )
+        assert await sb.eval_async(
+            "try { await fails() } catch (e) { e.name + ': ' + e.message }"
+        ) == ("LookupError: gone")
         with pytest.raises(LookupError):
             await sb.eval_async("await fails()")
         assert await sb.eval_async("Promise.resolve(5)") == 5
@@ -386,14 +400,23 @@ HOSTILE = [
     b"\x06\x00\x00\x00\x15\x08\xff\xff\xff\xff",  # a count larger than the message
     b"\x07\x00\x00\x00\x15\x08\x01\x00\x00\x00\xee",  # an unknown value tag
     b"\x0c\x00\x00\x00\x15\x08\x01\x00\x00\x00\x06\x02\x00\x00\x00\xc3\x28",  # invalid UTF-8
-    b"\x0b\x00\x00\x00\x15\x08\x01\x00\x00\x00\x0a" + struct.pack("<q", 2**62) + b"\x01"[:0],  # short date
-    b"\x12\x00\x00\x00\x15\x08\x01\x00\x00\x00\x0a" + struct.pack("<q", 2**62) + b"\x01" + b"\x00" * 4,
+    b"\x0b\x00\x00\x00\x15\x08\x01\x00\x00\x00\x0a"
+    + struct.pack("<q", 2**62)
+    + b"\x01"[:0],  # short date
+    b"\x12\x00\x00\x00\x15\x08\x01\x00\x00\x00\x0a"
+    + struct.pack("<q", 2**62)
+    + b"\x01"
+    + b"\x00" * 4,
     b"\x08\x00\x00\x00\x15\x08\x01\x00\x00\x00\x00\x00",  # trailing bytes
-    b"\x0f\x00\x00\x00\x17\x08\x03\x00\x00\x00\x03" + b"\x01" + b"\x00" * 7,  # a call, fields missing
+    b"\x0f\x00\x00\x00\x17\x08\x03\x00\x00\x00\x03"
+    + b"\x01"
+    + b"\x00" * 7,  # a call, fields missing
     b"\x05\x00\x00\x00\x15\x09\x00\x00\x00",  # the body is not a list
     b"\x06\x00\x00\x00\x15\x0b\x01\x00\x00\x00",  # the function tag, parent-bound
     _wire.frame(22, _wire.encode([1, 2, 3, 4, 5, 6, 7, 8])),  # an error with wrong field types
-    _wire.frame(22, _wire.encode(["JSError", "", "", "", None, [[1]], None, []])),  # a bad frame entry
+    _wire.frame(
+        22, _wire.encode(["JSError", "", "", "", None, [[1]], None, []])
+    ),  # a bad frame entry
     _wire.frame(21, _wire.encode([1, 2])),  # a result with two values
 ]
 
@@ -424,9 +447,18 @@ def test_a_depth_bomb_is_refused(sb):
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\x06\x05\x00\x00\x00ab", b"\x04\xff\xff\xff\x7f", b"\x03\x00", b"\x05", b"\x09\x01\x00\x00\x00\x01",
-     b"\x09\x02\x00\x00\x00\x01\x00\x00\x00a\x00\x01\x00\x00\x00a\x00", b"\x0a" + b"\x00" * 8 + b"\x07",
-     b"\x0b\x01\x00\x00\x00\x00\x00\x00\x00\x00", b"\x07\x10\x00\x00\x00"],
+    [
+        b"",
+        b"\x06\x05\x00\x00\x00ab",
+        b"\x04\xff\xff\xff\x7f",
+        b"\x03\x00",
+        b"\x05",
+        b"\x09\x01\x00\x00\x00\x01",
+        b"\x09\x02\x00\x00\x00\x01\x00\x00\x00a\x00\x01\x00\x00\x00a\x00",
+        b"\x0a" + b"\x00" * 8 + b"\x07",
+        b"\x0b\x01\x00\x00\x00\x00\x00\x00\x00\x00",
+        b"\x07\x10\x00\x00\x00",
+    ],
 )
 def test_decode_rejects_malformed_values(data):
     with pytest.raises(ValueError):
@@ -535,8 +567,9 @@ def test_large_values_and_the_message_bound():
 
 
 def test_hardening_options():
-    with qjs.Sandbox(empty_env=True, rlimit_nofile=32, rlimit_nproc=64, max_rss=1 << 30,
-                     _test_hooks=True) as s:
+    with qjs.Sandbox(
+        empty_env=True, rlimit_nofile=32, rlimit_nproc=64, max_rss=1 << 30, _test_hooks=True
+    ) as s:
         assert s.eval("__qjs_probe('env')") == 0
         assert s.eval("__qjs_probe('nofile')") == [32, 32]
         assert s.eval("__qjs_probe('nproc')") == [64, 64]
@@ -547,8 +580,9 @@ def test_hardening_options():
 
 def test_importing_qjs_does_not_load_the_sandbox_machinery():
     code = "import sys, qjs; assert 'qjs.sandbox' not in sys.modules; print(qjs.Sandbox.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(),
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Sandbox"
 

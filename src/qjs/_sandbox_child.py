@@ -211,7 +211,10 @@ def _harden(opts: dict[str, Any], sock_fd: int) -> None:
                     pass
     if opts.get("empty_env"):
         os.environ.clear()
-    for key, res in (("rlimit_nofile", resource.RLIMIT_NOFILE), ("rlimit_nproc", resource.RLIMIT_NPROC)):
+    for key, res in (
+        ("rlimit_nofile", resource.RLIMIT_NOFILE),
+        ("rlimit_nproc", resource.RLIMIT_NPROC),
+    ):
         n = opts.get(key)
         if n is not None:
             resource.setrlimit(res, (n, n))
@@ -309,8 +312,8 @@ class _Child:
                 n = int.from_bytes(buf[:4], "little")
                 if len(buf) >= 4 + n:
                     op = buf[4]
-                    body = bytes(buf[5:4 + n])
-                    del buf[:4 + n]
+                    body = bytes(buf[5 : 4 + n])
+                    del buf[: 4 + n]
                     n0 = self.nfuncs
                     f = _wire.decode(body, make_func=self.make_func)
                     self.frame_funcs = self.nfuncs - n0
@@ -493,7 +496,9 @@ class _Child:
                     return self.run_async(self._run_script_async(script, kw))
                 return script.run(ctx, **kw)
             if is_async:
-                return self.run_async(_settled(ctx.eval_async(code, filename=filename, module=module, **kw)))
+                return self.run_async(
+                    _settled(ctx.eval_async(code, filename=filename, module=module, **kw))
+                )
             return ctx.eval(code, filename=filename, module=module, **kw)
         if op == OP_SET:
             self.used = True
@@ -512,7 +517,9 @@ class _Child:
         if op == OP_RUN:
             ref, timeout, is_async = f
             self.used = True
-            script = self.scripts[ref] if isinstance(ref, int) else qjs.Script.from_bytes(self.rt, ref)
+            script = (
+                self.scripts[ref] if isinstance(ref, int) else qjs.Script.from_bytes(self.rt, ref)
+            )
             kw = self.timeout_kw(timeout)
             if is_async:
                 return self.run_async(self._run_script_async(script, kw))

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_DEPTH = 256  # as qjs.MAX_DEPTH: the in-process conversion bound
 MAX_BIGINT_BYTES = 1 << 20
@@ -58,8 +59,11 @@ class WireError(ValueError):
 # ---------------------------------------------------------------- encoding
 
 
-def encode(value: Any, on_callable: Callable[[Any], tuple[int, str, bool]] | None = None,
-           on_other: Callable[[Any, str], Any] | None = None) -> bytes:
+def encode(
+    value: Any,
+    on_callable: Callable[[Any], tuple[int, str, bool]] | None = None,
+    on_other: Callable[[Any, str], Any] | None = None,
+) -> bytes:
     """Encode ``value``. ``on_callable(fn) -> (id, name, is_async)`` registers a host function
     (parent side); without it callables raise TypeError. ``on_other(value, path)``
     is called for values with no encoding (it raises TypeError, or returns a
@@ -69,9 +73,13 @@ def encode(value: Any, on_callable: Callable[[Any], tuple[int, str, bool]] | Non
     return b"".join(out)
 
 
-def _enc(v: Any, w: Callable[[bytes], Any], depth: int,
-         on_callable: Callable[[Any], tuple[int, str, bool]] | None,
-         on_other: Callable[[Any, str], Any] | None) -> None:
+def _enc(
+    v: Any,
+    w: Callable[[bytes], Any],
+    depth: int,
+    on_callable: Callable[[Any], tuple[int, str, bool]] | None,
+    on_other: Callable[[Any, str], Any] | None,
+) -> None:
     t = type(v)
     if t is str:
         b = v.encode("utf-8", "surrogatepass")
@@ -104,9 +112,13 @@ def _enc(v: Any, w: Callable[[bytes], Any], depth: int,
         _enc_slow(v, w, depth, on_callable, on_other)
 
 
-def _enc_dict(v: Any, w: Callable[[bytes], Any], depth: int,
-              on_callable: Callable[[Any], tuple[int, str, bool]] | None,
-              on_other: Callable[[Any, str], Any] | None) -> None:
+def _enc_dict(
+    v: Any,
+    w: Callable[[bytes], Any],
+    depth: int,
+    on_callable: Callable[[Any], tuple[int, str, bool]] | None,
+    on_other: Callable[[Any, str], Any] | None,
+) -> None:
     if depth >= MAX_DEPTH:
         raise ValueError(f"value nested deeper than {MAX_DEPTH} levels (or cyclic)")
     w(b"\x09" + _U32.pack(len(v)))
@@ -118,9 +130,13 @@ def _enc_dict(v: Any, w: Callable[[bytes], Any], depth: int,
         _enc(item, w, depth + 1, on_callable, on_other)
 
 
-def _enc_slow(v: Any, w: Callable[[bytes], Any], depth: int,
-              on_callable: Callable[[Any], tuple[int, str, bool]] | None,
-              on_other: Callable[[Any, str], Any] | None) -> None:
+def _enc_slow(
+    v: Any,
+    w: Callable[[bytes], Any],
+    depth: int,
+    on_callable: Callable[[Any], tuple[int, str, bool]] | None,
+    on_other: Callable[[Any, str], Any] | None,
+) -> None:
     # subclasses convert by their base type, as in-process conversion does
     if isinstance(v, bool):
         w(b"\x02" if v else b"\x01")
@@ -174,7 +190,7 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         end = pos + 4 + _u32(data, pos)[0]
         if end > len(data):
             raise WireError("truncated string")
-        return data[pos + 4:end].decode("utf-8", "surrogatepass"), end
+        return data[pos + 4 : end].decode("utf-8", "surrogatepass"), end
     if tag == T_INT:
         return _i64(data, pos)[0], pos + 8
     if tag == T_NONE:
@@ -195,7 +211,7 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
             raise WireError("container count larger than the message")
         depth += 1
         if tag == T_LIST:
-            out = []
+            out: list[Any] = []
             append = out.append
             for _ in range(n):
                 v, pos = _dec(data, pos, depth, st)
@@ -206,7 +222,7 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
             end = pos + 4 + _u32(data, pos)[0]
             if end > len(data):
                 raise WireError("truncated key")
-            k = data[pos + 4:end].decode("utf-8", "surrogatepass")
+            k = data[pos + 4 : end].decode("utf-8", "surrogatepass")
             d[k], pos = _dec(data, end, depth, st)
         if len(d) != n:
             raise WireError("duplicate key in a dict")
@@ -215,7 +231,7 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         end = pos + 4 + _u32(data, pos)[0]
         if end > len(data):
             raise WireError("truncated bytes")
-        return data[pos + 4:end], end
+        return data[pos + 4 : end], end
     if tag == T_BIGINT:
         n = _u32(data, pos)[0]
         if n > MAX_BIGINT_BYTES:
@@ -223,7 +239,7 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         end = pos + 4 + n
         if end > len(data):
             raise WireError("truncated big int")
-        return int.from_bytes(data[pos + 4:end], "little", signed=True), end
+        return int.from_bytes(data[pos + 4 : end], "little", signed=True), end
     if tag == T_DATE:
         us = _i64(data, pos)[0]
         aware = data[pos + 8]
@@ -240,12 +256,16 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         end = pos + 9 + _u32(data, pos + 5)[0]
         if end > len(data):
             raise WireError("truncated function name")
-        return st[1](fid, data[pos + 9:end].decode("utf-8", "surrogatepass"), is_async), end
+        return st[1](fid, data[pos + 9 : end].decode("utf-8", "surrogatepass"), is_async), end
     raise WireError(f"unknown value tag 0x{tag:02x}")
 
 
-def decode(data: bytes, *, max_nodes: int = 1 << 24,
-           make_func: Callable[[int, str, bool], Any] | None = None) -> Any:
+def decode(
+    data: bytes,
+    *,
+    max_nodes: int = 1 << 24,
+    make_func: Callable[[int, str, bool], Any] | None = None,
+) -> Any:
     """Decode one value that must fill ``data`` exactly; ``WireError`` otherwise.
 
     ``make_func(id, name, is_async)`` builds host-function proxies (child side);

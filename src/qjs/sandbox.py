@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import functools
 import inspect
 import os
 import select
@@ -22,20 +23,30 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import qjs
-from qjs import _wire
 from qjs import _sandbox_child as _c
+from qjs import _wire
 from qjs import errors as _errors
 from qjs.errors import SandboxCrashedError
 
-__all__ = ["Sandbox", "SandboxPool", "SandboxScript", "SandboxCrashedError"]
+__all__ = ["Sandbox", "SandboxCrashedError", "SandboxPool", "SandboxScript"]
 
 _DEFAULT: Any = object()
 _SANDBOX_OPTIONS = frozenset(
-    {"max_rss", "kill_after", "close_fds", "empty_env", "rlimit_nofile", "rlimit_nproc",
-     "max_message", "start_timeout", "_test_hooks"}
+    {
+        "max_rss",
+        "kill_after",
+        "close_fds",
+        "empty_env",
+        "rlimit_nofile",
+        "rlimit_nproc",
+        "max_message",
+        "start_timeout",
+        "_test_hooks",
+    }
 )
 _ASYNC_NEEDS_LOOP = (
     "async host functions need a running asyncio event loop: use eval_async "
@@ -87,8 +98,12 @@ class _ForkServer:
         pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(qjs.__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from qjs._sandbox_child import serve; "
-             "serve(int(sys.argv[1]))", str(theirs.fileno())],
+            [
+                sys.executable,
+                "-c",
+                "import sys; from qjs._sandbox_child import serve; serve(int(sys.argv[1]))",
+                str(theirs.fileno()),
+            ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -112,7 +127,9 @@ class _ForkServer:
                 reply = _c.recv_exact(self.sock, 4)
         except (OSError, EOFError):
             parent.close()
-            raise SandboxCrashedError("the sandbox fork server is gone", exitcode=self.proc.poll()) from None
+            raise SandboxCrashedError(
+                "the sandbox fork server is gone", exitcode=self.proc.poll()
+            ) from None
         except BaseException:
             parent.close()
             raise
@@ -124,7 +141,9 @@ class _ForkServer:
         """The exit code of ``pid`` (killing it first if asked); None if still running."""
         try:
             with self.lock:
-                self.sock.sendall(struct.pack("<IBIBI", 10, _c.CTL_WAIT, pid, int(kill), int(wait * 1000)))
+                self.sock.sendall(
+                    struct.pack("<IBIBI", 10, _c.CTL_WAIT, pid, int(kill), int(wait * 1000))
+                )
                 reply = _c.recv_exact(self.sock, 5)
         except (OSError, EOFError):
             return None
@@ -237,7 +256,9 @@ class Sandbox:
 
     def __init__(self, **options: Any) -> None:
         if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
-            raise NotImplementedError("qjs.Sandbox needs a POSIX system (fork and descriptor passing)")
+            raise NotImplementedError(
+                "qjs.Sandbox needs a POSIX system (fork and descriptor passing)"
+            )
         self._opts = {k: options.pop(k) for k in list(options) if k in _SANDBOX_OPTIONS}
         self._context_options = options
         self.kill_after = float(self._opts.get("kill_after", 1.0))
@@ -367,7 +388,9 @@ class Sandbox:
         if inflight is not None:
             loop, fut = inflight
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_fail_closed, fut, "the Sandbox was closed during the call")
+                loop.call_soon_threadsafe(
+                    _fail_closed, fut, "the Sandbox was closed during the call"
+                )
         self._kill()
         self._funcs.clear()
         self._fids.clear()
@@ -421,8 +444,8 @@ class Sandbox:
         if len(buf) < 4 + n:
             return None
         op = buf[4]
-        body = bytes(buf[5:4 + n])
-        del buf[:4 + n]
+        body = bytes(buf[5 : 4 + n])
+        del buf[: 4 + n]
         try:
             f = _wire.decode(body, max_nodes=qjs.MAX_NODES)
         except ValueError as exc:
@@ -571,7 +594,7 @@ class Sandbox:
         assert sock is not None
         fd = sock.fileno()
 
-        def settle(task: asyncio.Future[Any], cid: int) -> None:
+        def settle(task: asyncio.Future[Any], *, cid: int) -> None:
             tasks.discard(task)
             if done.done() or task.cancelled():
                 return
@@ -609,7 +632,7 @@ class Sandbox:
                         self._send(_c.OP_PENDING, [f[0]])
                         task = asyncio.ensure_future(_as_coroutine(r))
                         tasks.add(task)
-                        task.add_done_callback(lambda t, cid=f[0]: settle(t, cid))
+                        task.add_done_callback(functools.partial(settle, cid=f[0]))
             except BaseException as exc:
                 if not done.done():
                     done.set_exception(exc)
@@ -673,38 +696,74 @@ class Sandbox:
 
         return deco if fn is None else deco(fn)
 
-    def eval(self, code: str, *, filename: str = "<eval>", module: bool = False,
-             timeout: float | None = _DEFAULT) -> Any:
+    def eval(
+        self,
+        code: str,
+        *,
+        filename: str = "<eval>",
+        module: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> Any:
         """Evaluate ``code`` in the child; returns the converted completion value."""
         return self._request(
-            _c.OP_EVAL, [_check_code(code), filename, module, _t(timeout), False, False, None], timeout
+            _c.OP_EVAL,
+            [_check_code(code), filename, module, _t(timeout), False, False, None],
+            timeout,
         )
 
-    async def eval_async(self, code: str, *, filename: str = "<eval>", module: bool = False,
-                         timeout: float | None = _DEFAULT) -> Any:
+    async def eval_async(
+        self,
+        code: str,
+        *,
+        filename: str = "<eval>",
+        module: bool = False,
+        timeout: float | None = _DEFAULT,
+    ) -> Any:
         """Evaluate with top-level ``await``; async host functions run on this loop."""
         return await self._request_async(
-            _c.OP_EVAL, [_check_code(code), filename, module, _t(timeout), True, False, None], timeout
+            _c.OP_EVAL,
+            [_check_code(code), filename, module, _t(timeout), True, False, None],
+            timeout,
         )
 
-    async def _run_fresh(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
-                         timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
+    async def _run_fresh(
+        self,
+        code: Any,
+        globs: Mapping[str, Any] | None,
+        filename: str,
+        timeout: Any,
+        module: bool,
+        snapshots: Mapping[str, bytes] | None = None,
+    ) -> Any:
         # a pool holds its worker exclusively: no per-sandbox asyncio lock needed
         fields = _fresh_fields(code, globs, filename, timeout, module, snapshots, True)
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("the Sandbox is in use by another thread or a host function")
         try:
-            return await self._request_async_locked(asyncio.get_running_loop(), _c.OP_EVAL, fields, timeout)
+            return await self._request_async_locked(
+                asyncio.get_running_loop(), _c.OP_EVAL, fields, timeout
+            )
         finally:
             self._lock.release()
 
-    def _run_fresh_sync(self, code: Any, globs: Mapping[str, Any] | None, filename: str,
-                        timeout: Any, module: bool, snapshots: Mapping[str, bytes] | None = None) -> Any:
+    def _run_fresh_sync(
+        self,
+        code: Any,
+        globs: Mapping[str, Any] | None,
+        filename: str,
+        timeout: Any,
+        module: bool,
+        snapshots: Mapping[str, bytes] | None = None,
+    ) -> Any:
         return self._request(
-            _c.OP_EVAL, _fresh_fields(code, globs, filename, timeout, module, snapshots, False), timeout
+            _c.OP_EVAL,
+            _fresh_fields(code, globs, filename, timeout, module, snapshots, False),
+            timeout,
         )
 
-    def compile(self, code: str, *, filename: str = "<script>", module: bool = False) -> SandboxScript:
+    def compile(
+        self, code: str, *, filename: str = "<script>", module: bool = False
+    ) -> SandboxScript:
         """Compile in the child (syntax errors raise here); run with ``script.run()``."""
         sid = len(self._scripts) + 1
         self._scripts[sid] = (_check_code(code), filename, module)
@@ -751,8 +810,15 @@ class Sandbox:
         return self._request(_c.OP_LOADS, [bytes(data), name], _DEFAULT)
 
 
-def _fresh_fields(code: Any, globs: Mapping[str, Any] | None, filename: str, timeout: Any,
-                  module: bool, snapshots: Mapping[str, bytes] | None, is_async: bool) -> list[Any]:
+def _fresh_fields(
+    code: Any,
+    globs: Mapping[str, Any] | None,
+    filename: str,
+    timeout: Any,
+    module: bool,
+    snapshots: Mapping[str, bytes] | None,
+    is_async: bool,
+) -> list[Any]:
     if isinstance(code, qjs.Script):
         code = code.to_bytes()  # made by this process: trusted, sent to the child
     else:
@@ -794,7 +860,9 @@ def _attach_frames(exc: BaseException, frames: list[Any]) -> None:
     try:
         for fr in frames:
             function, filename, line, column, loc = fr
-            out.append(make(function=function, filename=filename, line=line, column=column, locals=loc))
+            out.append(
+                make(function=function, filename=filename, line=line, column=column, locals=loc)
+            )
         exc.frames = out  # type: ignore[attr-defined]
     except Exception:
         pass
@@ -812,14 +880,25 @@ def _validate(op: int, f: list[Any], funcs: Mapping[int, Any]) -> None:
         if f[1] not in funcs:
             raise _Malformed("call of an unknown host function")
     elif op == _c.OP_ERROR:
-        if (n != 8 or not all(type(x) is str for x in f[:4]) or type(f[5]) is not list
-                or not (f[6] is None or type(f[6]) is int) or type(f[7]) is not list
-                or not all(type(x) is str for x in f[7])):
+        if (
+            n != 8
+            or not all(type(x) is str for x in f[:4])
+            or type(f[5]) is not list
+            or not (f[6] is None or type(f[6]) is int)
+            or type(f[7]) is not list
+            or not all(type(x) is str for x in f[7])
+        ):
             raise _Malformed("error")
         for fr in f[5]:
-            if (type(fr) is not list or len(fr) != 5 or type(fr[0]) is not str
-                    or type(fr[1]) is not str or type(fr[2]) is not int or type(fr[3]) is not int
-                    or not (fr[4] is None or type(fr[4]) is dict)):
+            if (
+                type(fr) is not list
+                or len(fr) != 5
+                or type(fr[0]) is not str
+                or type(fr[1]) is not str
+                or type(fr[2]) is not int
+                or type(fr[3]) is not int
+                or not (fr[4] is None or type(fr[4]) is dict)
+            ):
                 raise _Malformed("error frame")
     elif op == _c.OP_READY:
         if n != 1 or type(f[0]) is not int:
@@ -839,7 +918,9 @@ class SandboxPool:
     is restarted before its next run. ``close()`` (or ``async with``) stops them all.
     """
 
-    def __init__(self, size: int = 2, *, max_waiting: int | None = None, **sandbox_options: Any) -> None:
+    def __init__(
+        self, size: int = 2, *, max_waiting: int | None = None, **sandbox_options: Any
+    ) -> None:
         if size < 1:
             raise ValueError("size must be at least 1")
         self.size = size
@@ -848,9 +929,9 @@ class SandboxPool:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._idle: collections.deque[Sandbox] = collections.deque()
-        self._waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[Sandbox]]] = (
-            collections.deque()
-        )
+        self._waiters: collections.deque[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Sandbox]]
+        ] = collections.deque()
         self._sync_waiting = 0
         self._workers: list[Sandbox] = []
         self._closed = False
@@ -927,29 +1008,45 @@ class SandboxPool:
             self._idle.append(w)
             self._cond.notify()
 
-    async def run(self, code: Any, *, globals: Mapping[str, Any] | None = None,
-                  filename: str = "<eval>", timeout: float | None = None, module: bool = False,
-                  snapshots: Mapping[str, bytes] | None = None) -> Any:
+    async def run(
+        self,
+        code: Any,
+        *,
+        globals: Mapping[str, Any] | None = None,
+        filename: str = "<eval>",
+        timeout: float | None = None,
+        module: bool = False,
+        snapshots: Mapping[str, bytes] | None = None,
+    ) -> Any:
         """Evaluate ``code`` (a str or a ``qjs.Script``) in a fresh context of an idle
         worker, as ``eval_async`` does. ``globals`` (values and host functions) are
         set first, and ``snapshots`` (``{name: Context.dumps(...) bytes}``) restored as
         globals in the child. ``timeout`` None uses the pool's ``timeout`` option."""
         w = await self._acquire()
         try:
-            return await w._run_fresh(code, globals, filename, _DEFAULT if timeout is None else timeout,
-                                      module, snapshots)
+            return await w._run_fresh(
+                code, globals, filename, _DEFAULT if timeout is None else timeout, module, snapshots
+            )
         finally:
             self._release(w)
 
-    def run_sync(self, code: Any, *, globals: Mapping[str, Any] | None = None,
-                 filename: str = "<eval>", timeout: float | None = None, module: bool = False,
-                 snapshots: Mapping[str, bytes] | None = None) -> Any:
+    def run_sync(
+        self,
+        code: Any,
+        *,
+        globals: Mapping[str, Any] | None = None,
+        filename: str = "<eval>",
+        timeout: float | None = None,
+        module: bool = False,
+        snapshots: Mapping[str, bytes] | None = None,
+    ) -> Any:
         """``run`` for code without asyncio (blocks; safe from many threads). Async
         host functions are not available here."""
         w = self._acquire_sync()
         try:
-            return w._run_fresh_sync(code, globals, filename, _DEFAULT if timeout is None else timeout,
-                                     module, snapshots)
+            return w._run_fresh_sync(
+                code, globals, filename, _DEFAULT if timeout is None else timeout, module, snapshots
+            )
         finally:
             self._release(w)
 
