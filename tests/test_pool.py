@@ -107,14 +107,14 @@ def test_crashed_and_hung_workers_are_replaced():
                 pool.run("__qjs_crash('abort')"),
                 pool.run("__qjs_crash('hang')"),
                 pool.run("for (;;) {}"),
-                *(pool.run("n + 1", globals={"n": i}) for i in range(10)),
+                *(pool.run("n + 1", globals={"n": i}, timeout=10) for i in range(10)),
                 return_exceptions=True,
             )
             assert isinstance(results[0], qjs.SandboxCrashedError) and results[0].exitcode == -6
             assert isinstance(results[1], qjs.JSTimeoutError)
             assert isinstance(results[2], qjs.JSTimeoutError)
             assert results[3:] == list(range(1, 11))
-            assert await asyncio.gather(*(pool.run("7") for _ in range(4))) == [7] * 4
+            assert await asyncio.gather(*(pool.run("7", timeout=10) for _ in range(4))) == [7] * 4
 
     asyncio.run(main())
 
