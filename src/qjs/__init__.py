@@ -15,6 +15,8 @@ from qjs._engine import (
     Script,
     live_objects,
 )
+from typing import TYPE_CHECKING
+
 from qjs._version import __version__
 from qjs.errors import (
     ClosedError,
@@ -25,6 +27,7 @@ from qjs.errors import (
     JSMemoryError,
     JSStackOverflowError,
     JSTimeoutError,
+    SandboxCrashedError,
     UnhandledRejectionWarning,
 )
 
@@ -48,9 +51,26 @@ __all__ = [
     "DeadlockError",
     "ClosedError",
     "UnhandledRejectionWarning",
+    "SandboxCrashedError",
+    "Sandbox",
+    "SandboxPool",
 ]
 
 # Agent-host introspection: JS stack frames with their locals.
 from qjs._frames import Frame, frames  # noqa: E402
 
 __all__ += ["Frame", "frames"]
+
+if TYPE_CHECKING:
+    from qjs.sandbox import Sandbox, SandboxPool
+
+
+def __getattr__(name: str) -> object:
+    # the process-isolation machinery (asyncio, subprocess, socket) loads on first use
+    if name in ("Sandbox", "SandboxPool"):
+        from qjs import sandbox
+
+        value = getattr(sandbox, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'qjs' has no attribute {name!r}")

@@ -17,6 +17,7 @@ __all__ = [
     "DeadlockError",
     "ClosedError",
     "UnhandledRejectionWarning",
+    "SandboxCrashedError",
 ]
 
 
@@ -96,3 +97,26 @@ class ClosedError(Error, RuntimeError):
 
 class UnhandledRejectionWarning(RuntimeWarning):
     """A JS promise was rejected and nothing handled it."""
+
+
+class SandboxCrashedError(Error):
+    """A :class:`qjs.Sandbox` child process died (a signal, an abort, ``max_rss``
+    exceeded) or sent a malformed message and was killed.
+
+    Attributes:
+        exitcode: the child's exit code; negative for a signal (``-6`` for SIGABRT),
+            ``None`` when unknown.
+    """
+
+    exitcode: int | None
+
+    def __init__(self, message: str = "", *, exitcode: int | None = None) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_crash, (str(self), self.exitcode))
+
+
+def _rebuild_crash(message: str, exitcode: int | None) -> SandboxCrashedError:
+    return SandboxCrashedError(message, exitcode=exitcode)

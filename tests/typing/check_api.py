@@ -4,6 +4,7 @@ file (tests/test_typing.py checks that), and it runs as a plain script too."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import TYPE_CHECKING, Any
 
 import qjs
@@ -237,7 +238,31 @@ def introspection() -> None:
     ctx.close()
 
 
+def isolation() -> None:
+    with qjs.Sandbox(memory_limit=64 << 20, timeout=2.0, max_rss=1 << 30) as sb:
+        sb.globals["add"] = lambda a, b: a + b
+        total: Any = sb.eval("add(1, 2)", filename="s.js", timeout=1.0)
+        assert total == 3
+        script = sb.compile("40 + 2")
+        assert script.run() == 42
+        try:
+            sb.eval("1")
+        except qjs.SandboxCrashedError as exc:
+            code: int | None = exc.exitcode
+            assert code is None or code != 0
+
+    async def pooled() -> list[Any]:
+        async with qjs.SandboxPool(2, timeout=2.0) as pool:
+            return list(await asyncio.gather(*(pool.run("n * 2", globals={"n": i}) for i in range(4))))
+
+    assert asyncio.run(pooled()) == [0, 2, 4, 6]
+    with qjs.SandboxPool(1) as spool:
+        assert spool.run_sync("1 + 1", timeout=1.0) == 2
+
+
 def main() -> None:
+    if sys.platform.startswith("linux"):  # process isolation is tested on Linux
+        isolation()
     limits_and_errors()
     introspection()
     values_and_handles()
