@@ -16,6 +16,8 @@ from qjs._engine import (
     live_objects,
 )
 from qjs._version import __version__
+from qjs._engine import INSPECT_MAX_OUTPUT
+from qjs._format import inspect
 from qjs.errors import (
     ClosedError,
     DeadlockError,
@@ -48,4 +50,6 @@ __all__ = [
     "DeadlockError",
     "ClosedError",
     "UnhandledRejectionWarning",
+    "inspect",
+    "INSPECT_MAX_OUTPUT",
 ]

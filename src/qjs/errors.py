@@ -81,3 +81,10 @@ class ClosedError(Error, RuntimeError):
 
 class UnhandledRejectionWarning(RuntimeWarning):
     """A JS promise was rejected and nothing handled it."""
+
+
+# Shown (tracebacks, reprs, the API reference) and pickled as what users import.
+for _cls in (Error, JSError, InterruptedError, JSTimeoutError, JSMemoryError,
+             JSStackOverflowError, DeadlockError, ClosedError, UnhandledRejectionWarning):
+    _cls.__module__ = "qjs"
+del _cls
