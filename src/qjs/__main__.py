@@ -333,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_program(ctx: qjs.Context, args: argparse.Namespace, code: str | None,
                 path: str | None, modules: FileModules) -> int:
-    from qjs._engine import _eval_async_handle
+    from qjs._engine import _eval_async_handle  # type: ignore[attr-defined]
 
     if code is not None:
         source, filename = code, "<eval>"

@@ -9,7 +9,9 @@ imports it.
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: `import qjs` stays cheap
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["inspect", "format_value", "default_console", "write_console"]
 
@@ -51,7 +53,10 @@ def inspect(
     ``depth=None`` shows every level. The work is bounded by the context's
     timeout (a Handle's) and the text by ``qjs.INSPECT_MAX_OUTPUT`` characters.
     """
-    from qjs._engine import Context, Handle, _inspect_handle
+    from qjs import _engine
+    from qjs._engine import Context, Handle
+
+    _inspect_handle = getattr(_engine, "_inspect_handle")  # private: not in the stub
 
     opts = dict(depth=depth, colors=colors, max_array_length=max_array_length,
                 max_string_length=max_string_length, breakLength=breakLength)

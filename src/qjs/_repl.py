@@ -139,7 +139,7 @@ class Repl:
     # -- evaluation -------------------------------------------------------------------
 
     def evaluate(self, source: str, filename: str) -> qjs.Handle:
-        from qjs._engine import _eval_async_handle
+        from qjs._engine import _eval_async_handle  # type: ignore[attr-defined]
 
         self.sources[filename] = source
         text = source.strip()
