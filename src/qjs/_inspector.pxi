@@ -163,6 +163,25 @@ cdef tuple _CONSOLE_OPTIONS = (2, False, 100.0, 10000.0, 80.0, INSPECT_MAX_OUTPU
 
 cdef str _console_text(Context c, JSContext *jctx, int argc, JSValueConst *argv):
     """console.log's arguments as one line of text, formatted like node's."""
+    cdef list parts = []
+    cdef int i, tag
+    cdef JSValueConst v
+    # The common case, strings and plain numbers with no format directive, is
+    # joined here: no need to compile the inspector for it.
+    for i in range(argc):
+        v = argv[i]
+        tag = JS_VALUE_GET_TAG(v)
+        if JS_IsString(v):
+            s = qjs_string_to_py(jctx, v)
+            if i == 0 and argc > 1 and "%" in s:
+                break
+            parts.append(s)
+        elif tag == JS_TAG_INT or JS_IsBool(v) or JS_IsNull(v) or JS_IsUndefined(v):
+            parts.append(_js_to_string(jctx, v))
+        else:
+            break
+    else:
+        return " ".join(parts)
     return _inspect_values(c, jctx, _INSPECT_MODE_FORMAT, _CONSOLE_OPTIONS, argc, argv)
 
 
