@@ -61,17 +61,35 @@ cdef JSValue _native_proxy_target(JSContext *ctx, JSValueConst this_val, int arg
     return v
 
 
+cdef bytes _inspector_bytecode = None
+
+
 cdef JSValue _inspector_of(Context c, JSContext *jctx) except *:
     """The context's inspector function (a new reference); the runtime is entered."""
-    cdef JSValue factory, fn
+    cdef JSValue factory, fn, compiled
     cdef JSValue natives[3]
     cdef int i
     cdef bytes src
+    global _inspector_bytecode
     if not JS_IsUndefined(c._inspector):
         return JS_DupValue(jctx, c._inspector)
-    from qjs._inspect_js import SOURCE
-    src = _utf8(SOURCE)
-    factory = qjs_eval(c.runtime.q, jctx, src, len(src), "<qjs.inspect>", JS_EVAL_TYPE_GLOBAL)
+    if _inspector_bytecode is None:
+        # parsed once per process; other contexts read the bytecode (several times faster)
+        from qjs._inspect_js import SOURCE
+        src = _utf8(SOURCE)
+        compiled = qjs_eval(c.runtime.q, jctx, src, len(src), "<qjs.inspect>",
+                            JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY)
+        if JS_IsException(compiled):
+            raise c._js_error(jctx)
+        try:
+            bytecode = _write_object(c, compiled, JS_WRITE_OBJ_BYTECODE)
+        except BaseException:
+            JS_FreeValue(jctx, compiled)
+            raise
+        _inspector_bytecode = bytecode
+    else:
+        compiled = _read_object(c, _inspector_bytecode, JS_READ_OBJ_BYTECODE, "the inspector")
+    factory = qjs_eval_function(c.runtime.q, jctx, compiled)
     if JS_IsException(factory):
         raise c._js_error(jctx)
     natives[0] = JS_NewCFunction(jctx, _native_class_id, "classId", 1)
