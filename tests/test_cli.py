@@ -1,5 +1,6 @@
 """The command line: python -m qjs."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -277,11 +278,11 @@ def test_usage_errors_exit_2_with_one_line(run_cli, args, words):
     assert "could not create a JS context" not in r.stderr
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGINT to send on Windows")
 def test_ctrl_c_stops_running_js(tmp_path):
     """One Ctrl-C ends `while (true) {}`: exit 130, one line, no traceback."""
     import signal
     import subprocess
-    import sys
     import time
 
     from conftest import child_env
