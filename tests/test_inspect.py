@@ -187,6 +187,56 @@ NODE = [
      '[ 1, 2, extra: 3 ]'),
 ]
 
+# line breaking and grouping (node v20, recorded the same way)
+NODE_LAYOUT = [
+    ('({a: {b: {c: {}}}, x: [[[[]]]]})',
+     '{ a: { b: { c: {} } }, x: [ [ [Array] ] ] }'),
+    ("({users: [{name: 'alice', age: 30, tags: ['a', 'b']}, {name: 'bob', age: 25, tags: []}], total: 2})",
+     "{\n  users: [\n    { name: 'alice', age: 30, tags: [Array] },\n    { name: 'bob', age: 25, tags: [] }\n  ],\n  total: 2\n}"),
+    ('[{a: 1, b: 2}, {a: 3, b: 4}, {a: 5, b: 6}, {a: 7, b: 8}, {a: 9, b: 10}, {a: 11, b: 12}, {a: 13, b: 14}]',
+     '[\n  { a: 1, b: 2 },\n  { a: 3, b: 4 },\n  { a: 5, b: 6 },\n  { a: 7, b: 8 },\n  { a: 9, b: 10 },\n  { a: 11, b: 12 },\n  { a: 13, b: 14 }\n]'),
+    ("({text: 'first line\\nsecond line that is quite long and goes on and on and on'})",
+     "{\n  text: 'first line\\nsecond line that is quite long and goes on and on and on'\n}"),
+    ("['first line\\nsecond line', 'x']",
+     "[ 'first line\\nsecond line', 'x' ]"),
+    ("new Map([['config', {debug: true, level: 3, targets: ['console', 'file', 'network']}], ['other', null]])",
+     "Map(2) {\n  'config' => { debug: true, level: 3, targets: [ 'console', 'file', 'network' ] },\n  'other' => null\n}"),
+    ('({f: function named() {}, g: () => {}, h: class K {}})',
+     '{ f: [Function: named], g: [Function: g], h: [class K] }'),
+    ("[new Error('inner')].length",
+     '1'),
+    ('({nested: {deeper: {deepest: {gone: 1}}, arr: [1, [2, [3, [4]]]]}})',
+     '{ nested: { deeper: { deepest: [Object] }, arr: [ 1, [Array] ] } }'),
+    ('Array.from({length: 26}, (_, i) => String.fromCharCode(97 + i).repeat(i % 5 + 1))',
+     "[\n  'a',     'bb',    'ccc',   'dddd',\n  'eeeee', 'f',     'gg',    'hhh',\n  'iiii',  'jjjjj', 'k',     'll',\n  'mmm',   'nnnn',  'ooooo', 'p',\n  'qq',    'rrr',   'ssss',  'ttttt',\n  'u',     'vv',    'www',   'xxxx',\n  'yyyyy', 'z'\n]"),
+    ("[1, 2, 3, 4, 5, 6, 7, 'eight']",
+     "[ 1, 2, 3, 4, 5, 6, 7, 'eight' ]"),
+    ('[true, false, true, false, true, false, true]',
+     '[\n  true, false,\n  true, false,\n  true, false,\n  true\n]'),
+    ('[-1, 2.5, -300, 4e21, 5, 6, 7]',
+     '[\n     -1, 2.5, -300,\n  4e+21,   5,    6,\n      7\n]'),
+    ("({a: [], b: {}, c: '', d: 0, e: null})",
+     "{ a: [], b: {}, c: '', d: 0, e: null }"),
+    ('new Set(Array.from({length: 30}, (_, i) => i))',
+     'Set(30) {\n  0,\n  1,\n  2,\n  3,\n  4,\n  5,\n  6,\n  7,\n  8,\n  9,\n  10,\n  11,\n  12,\n  13,\n  14,\n  15,\n  16,\n  17,\n  18,\n  19,\n  20,\n  21,\n  22,\n  23,\n  24,\n  25,\n  26,\n  27,\n  28,\n  29\n}'),
+    ("new Map(Array.from({length: 5}, (_, i) => [i, 'v' + i]))",
+     "Map(5) { 0 => 'v0', 1 => 'v1', 2 => 'v2', 3 => 'v3', 4 => 'v4' }"),
+    ("({'key with spaces': {'another-key': [1, 2, 3]}, valid_id: true})",
+     "{ 'key with spaces': { 'another-key': [ 1, 2, 3 ] }, valid_id: true }"),
+    ('[[1, 2, [3, 4, [5, [6]]]], {x: {y: {z: {w: 1}}}}]',
+     '[ [ 1, 2, [ 3, 4, [Array] ] ], { x: { y: [Object] } } ]'),
+    ("({longKeyNumberOne: 'value number one', longKeyNumberTwo: 'value number two', k3: 3})",
+     "{\n  longKeyNumberOne: 'value number one',\n  longKeyNumberTwo: 'value number two',\n  k3: 3\n}"),
+    ('Object.assign(Object.create({inherited: 1}), {own: 2})',
+     '{ own: 2 }'),
+    ("Object.assign([1, 2, 3], {prop: 'x'})",
+     "[ 1, 2, 3, prop: 'x' ]"),
+    ('new Uint8Array(120)',
+     'Uint8Array(120) [\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,\n  0, 0, 0, 0,\n  ... 20 more items\n]'),
+    ("(() => { const a = {name: 'a'}; const b = {name: 'b', a}; a.b = b; return [a, b] })()",
+     "[\n  <ref *1> { name: 'a', b: { name: 'b', a: [Circular *1] } },\n  <ref *2> { name: 'b', a: <ref *1> { name: 'a', b: [Circular *2] } }\n]"),
+]
+
 # (JS expression, options, what node printed with the same options)
 NODE_OPTIONS = [
     ('({a: {b: {c: {d: 1}}}})', {'depth': 0},
@@ -234,7 +284,8 @@ def c():
         yield ctx
 
 
-@pytest.mark.parametrize("src,expected", NODE, ids=[s[:40] for s, _ in NODE])
+@pytest.mark.parametrize("src,expected", NODE + NODE_LAYOUT,
+                         ids=[s[:40] for s, _ in NODE + NODE_LAYOUT])
 def test_like_node(c, src, expected):
     with c.eval_handle(f"({src})") as h:
         assert qjs.inspect(h) == expected
