@@ -18,6 +18,8 @@ from qjs._engine import (
 from typing import TYPE_CHECKING
 
 from qjs._version import __version__
+from qjs._engine import INSPECT_MAX_OUTPUT
+from qjs._format import inspect
 from qjs.errors import (
     ClosedError,
     DeadlockError,
@@ -54,6 +56,8 @@ __all__ = [
     "SandboxCrashedError",
     "Sandbox",
     "SandboxPool",
+    "inspect",
+    "INSPECT_MAX_OUTPUT",
 ]
 
 # Agent-host introspection: JS stack frames with their locals.

@@ -3,7 +3,7 @@
 import functools as _functools
 import weakref as _weakref
 
-from qjs._format import default_console as _default_console
+from qjs._format import write_console as _default_console
 
 
 DEF _COMPILED_SLOTS = 32
@@ -65,6 +65,7 @@ cdef class Context:
         self._compiled_keys = [None] * _COMPILED_SLOTS
         for i in range(_COMPILED_SLOTS):
             self._compiled[i] = JS_UNDEFINED
+        self._inspector = JS_UNDEFINED
         self._next_id = 1
         self._conv_limit = -2
 
@@ -141,7 +142,8 @@ cdef class Context:
         try:
             for level in ("log", "info", "warn", "error", "debug", "trace"):
                 f = self._host_function(self.ctx, _functools.partial(writer, level), level,
-                                        QJS_HOST_CONSOLE)
+                                        QJS_HOST_CONSOLE | (_HOST_FORMAT if writer is
+                                                            _default_console else 0))
                 JS_DefinePropertyValueStr(self.ctx, obj, _utf8(level), f,
                                           JS_PROP_WRITABLE | JS_PROP_CONFIGURABLE)
         except BaseException:
@@ -167,6 +169,8 @@ cdef class Context:
             for i in range(_COMPILED_SLOTS):
                 qjs_free_value_any_thread(q, self._compiled[i])
                 self._compiled[i] = JS_UNDEFINED
+            qjs_free_value_any_thread(q, self._inspector)
+            self._inspector = JS_UNDEFINED
             if self.cs != NULL:
                 self.cs.open = 0
                 self.cs.context = NULL
@@ -211,6 +215,8 @@ cdef class Context:
             self._compiled[i] = JS_UNDEFINED
             self._compiled_keys[i] = None
         self._eval_cache.clear()
+        JS_FreeValue(self.ctx, self._inspector)  # compiled again when next needed
+        self._inspector = JS_UNDEFINED
 
     cdef void _free_js(self):
         """Free the JSContext now. The runtime lock is held by this thread."""

@@ -17,11 +17,34 @@ from cpython.unicode cimport PyUnicode_Check
 
 from collections import OrderedDict as _OrderedDict
 
-cdef object _EPOCH = _datetime.datetime(1970, 1, 1, tzinfo=_datetime.timezone.utc)
-cdef object _UTC = _datetime.timezone.utc
-cdef object _timedelta = _datetime.timedelta
-cdef object _datetime_type = _datetime.datetime
-cdef object _ONE_MS = _datetime.timedelta(milliseconds=1)
+# datetime is imported at the first Date converted to Python; a Python object can
+# only be a datetime once something imported the module (_datetime_loaded).
+cdef object _EPOCH = None
+cdef object _UTC = None
+cdef object _timedelta = None
+cdef object _datetime_type = None
+cdef object _ONE_MS = None
+
+
+cdef int _load_datetime() except -1:
+    global _EPOCH, _UTC, _timedelta, _datetime_type, _ONE_MS
+    import datetime
+    _UTC = datetime.timezone.utc
+    _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+    _timedelta = datetime.timedelta
+    _ONE_MS = datetime.timedelta(milliseconds=1)
+    _datetime_type = datetime.datetime
+    return 0
+
+
+cdef inline bint _datetime_loaded() except -1:
+    """Whether datetime objects can exist (loading our names if so)."""
+    if _datetime_type is not None:
+        return True
+    if "datetime" not in _sys.modules and "_datetime" not in _sys.modules:
+        return False
+    _load_datetime()
+    return True
 
 cdef extern from *:
     """
@@ -198,6 +221,8 @@ cdef object _object_to_py(Context c, JSContext *jctx, JSValueConst v, _Conv *st)
     if kind == QJS_KIND_DATE:
         if qjs_date_value(jctx, v, &ms) == 0 and not isnan(ms):
             try:
+                if _EPOCH is None:
+                    _load_datetime()
                 return _EPOCH + _timedelta(milliseconds=ms)
             except OverflowError:
                 pass  # outside datetime's years 1..9999: stays a Handle
@@ -442,7 +467,7 @@ cdef JSValue _other_to_js(Context c, JSContext *jctx, object o, _Conv *st) excep
         if JS_IsException(v):
             raise c._js_error(jctx)
         return v
-    if isinstance(o, _datetime_type):
+    if _datetime_loaded() and isinstance(o, _datetime_type):
         if o.tzinfo is None or o.utcoffset() is None:
             o = o.replace(tzinfo=_UTC)
         v = JS_NewDate(jctx, <double>((o - _EPOCH) / _ONE_MS))

@@ -220,6 +220,7 @@ cdef class Context:
     cdef JSValue _compiled[32]          # compiled global code of recent evals (owned)
     cdef list _compiled_keys            # the key held by each slot (None: empty)
     cdef int _compiled_next
+    cdef JSValue _inspector            # qjs.inspect's JS function (owned), JS_UNDEFINED until used
 
     cdef int _check(self) except -1
     cdef double _entry_timeout(self, object timeout) except? -2

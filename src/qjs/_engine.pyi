@@ -28,6 +28,8 @@ QUICKJS_VERSION: str
 DEBUG_BUILD: bool
 MAX_DEPTH: int
 MAX_NODES: int
+#: Longest text one qjs.inspect call returns (characters); longer output is cut.
+INSPECT_MAX_OUTPUT: int
 
 def live_objects() -> dict[str, int]:
     """Runtimes, contexts and handles not yet closed or freed, for leak checks."""

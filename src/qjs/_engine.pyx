@@ -9,7 +9,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.long cimport PyLong_FromLong, PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_FromDouble
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
 from cpython.list cimport PyList_New, PyList_SET_ITEM
@@ -19,8 +19,6 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
-import datetime as _datetime
-import inspect as _inspect
 import sys as _sys
 import threading as _threading
 
@@ -46,6 +44,29 @@ MAX_NODES = 20_000_000
 DEBUG_BUILD = QJS_DEBUG
 
 DEF _MAX_DEPTH = 256
+
+
+class _LazyModule:
+    """A module imported on first attribute access, so that ``import qjs`` stays
+    cheap: asyncio, inspect and datetime cost more to import than the rest of
+    qjs together. Write ``_asyncio = _LazyModule("asyncio")`` at module level and
+    use ``_asyncio.x`` as usual (docs/development.md, "Import time")."""
+
+    __slots__ = ("_name", "_module")
+
+    def __init__(self, name):
+        self._name = name
+        self._module = None
+
+    def __getattr__(self, attr):
+        module = self._module
+        if module is None:
+            module = self._module = __import__(self._name)
+        return getattr(module, attr)
+
+
+_inspect = _LazyModule("inspect")
+_asyncio = _LazyModule("asyncio")
 DEF _DEADLINE_EVERY = 2048
 
 
@@ -70,8 +91,22 @@ include "_script.pxi"
 include "_snapshot.pxi"
 include "_turns.pxi"
 include "_frames.pxi"
+include "_inspector.pxi"
+include "_cli.pxi"
 
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
                   _normalize_module)
 qjs_set_main_thread(_threading.main_thread().ident)
 qjs_set_memory_error(JSMemoryError)
+
+
+# The public classes present themselves as what users import (qjs.Context, not
+# qjs._engine.Context): in reprs, error messages, help() and the API reference.
+# Pickling is unaffected: no class here pickles by reference to its own name.
+cdef _public_name(type cls, const char *name):
+    (<PyTypeObject *>cls).tp_name = name
+
+_public_name(Runtime, "qjs.Runtime")
+_public_name(Context, "qjs.Context")
+_public_name(Handle, "qjs.Handle")
+_public_name(Script, "qjs.Script")

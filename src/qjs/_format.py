@@ -1,105 +1,92 @@
-"""How values are shown by the default console and the command line."""
+"""How values are shown: ``qjs.inspect`` (node's ``util.inspect`` layout) and the
+default console.
+
+The layout itself is computed in JS inside the value's context (see
+_inspect_js.py and _inspector.pxi). This module stays light: ``import qjs``
+imports it.
+"""
 
 from __future__ import annotations
 
-import datetime
-import json
-import math
 import sys
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: `import qjs` stays cheap
+if TYPE_CHECKING:
+    from typing import Any
 
-__all__ = ["format_value", "default_console"]
+__all__ = ["inspect", "format_value", "default_console", "write_console"]
 
-
-def _number(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
-    if x == 0 and math.copysign(1.0, x) < 0:
-        return "-0"
-    if x.is_integer() and abs(x) < 1e21:
-        return str(int(x))
-    return repr(x)
+_MAX_SCAN = 10_000
 
 
-_MAX_BYTES = 100
+def _find_handle(value: Any) -> Any:
+    """The first qjs.Handle inside lists, tuples and dicts (a bounded walk), or None."""
+    from qjs._engine import Handle
+
+    stack = [value]
+    seen = 0
+    while stack and seen < _MAX_SCAN:
+        v = stack.pop()
+        seen += 1
+        if isinstance(v, Handle):
+            return v
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+    return None
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return _Raw(_number(value))
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (bytes, bytearray)):
-        # at most _MAX_BYTES shown, as Node does: a big buffer is not a big string
-        shown = ", ".join(map(str, value[:_MAX_BYTES]))
-        if len(value) > _MAX_BYTES:
-            shown += f", ... {len(value) - _MAX_BYTES} more items"
-        return _Raw(f"Uint8Array({len(value)}) [{shown}]")
-    if isinstance(value, datetime.datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return _Raw(_handle_text(value))
+def inspect(
+    value: Any,
+    *,
+    depth: int | float | None = 2,
+    colors: bool = False,
+    max_array_length: int = 100,
+    max_string_length: int = 10000,
+    breakLength: int = 80,  # noqa: N803 (node's name)
+) -> str:
+    """The text node's ``util.inspect`` shows for a JS value.
 
+    ``value`` is a :class:`qjs.Handle`, or a Python value as JS would receive it
+    (``None`` is ``null``, a ``dict`` a plain object, ``bytes`` a ``Uint8Array``,
+    a ``datetime`` a ``Date``; Handles inside are shown as their JS values).
+    ``depth=None`` shows every level. The work is bounded by the context's
+    timeout (a Handle's) and the text by ``qjs.INSPECT_MAX_OUTPUT`` characters.
+    """
+    from qjs import _engine
+    from qjs._engine import Context, Handle
 
-class _Raw(str):
-    """Text written as is inside the JSON-like rendering."""
+    _inspect_handle = getattr(_engine, "_inspect_handle")  # private: not in the stub
 
-
-def _handle_text(value: Any) -> str:
-    kind = getattr(value, "typeof", None)
-    if kind == "function":
-        return "[Function]"
-    if kind is not None:
-        return f"[{kind}]"
-    return repr(value)
-
-
-def _render(value: Any) -> str:
-    # json.dumps with _Raw markers replaced by their text
-    markers: dict[str, str] = {}
-
-    def default(o: Any) -> Any:
-        return str(o)
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, _Raw):
-            key = f"\x00{len(markers)}\x00"
-            markers[key] = str(v)
-            return key
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if isinstance(v, dict):
-            return {k: walk(x) for k, x in v.items()}
-        return v
-
-    text = json.dumps(walk(value), ensure_ascii=False, default=default)
-    for key, raw in markers.items():
-        text = text.replace(json.dumps(key), raw)
-    return text
+    opts = dict(depth=depth, colors=colors, max_array_length=max_array_length,
+                max_string_length=max_string_length, breakLength=breakLength)
+    if isinstance(value, Handle):
+        return _inspect_handle(value, **opts)  # type: ignore[no-any-return]
+    inner = _find_handle(value)
+    if inner is not None:
+        ctx = inner.context
+        with ctx.eval_handle("(x) => x", filename="<qjs.inspect>") as identity:
+            with identity.call_handle(value) as h:
+                return _inspect_handle(h, **opts)  # type: ignore[no-any-return]
+    with Context(console=False) as ctx:
+        h = ctx.eval_handle("(x) => x", filename="<qjs.inspect>").call_handle(value)
+        return _inspect_handle(h, **opts)  # type: ignore[no-any-return]
 
 
 def format_value(value: Any) -> str:
-    """A JS-like rendering: strings as they are, numbers as JS prints them,
-    arrays and objects as JSON."""
+    """A string as it is; anything else as :func:`inspect` shows it."""
     if isinstance(value, str):
         return value
-    if value is None:
-        return "undefined"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _number(value)
-    return _render(_jsonable(value))
+    return inspect(value)
+
+
+def write_console(level: str, text: str) -> None:
+    """The default console: log/info/debug/trace to stdout, warn/error to stderr.
+    ``text`` is the call's arguments formatted the way node's console formats them."""
+    stream = sys.stderr if level in ("warn", "error") else sys.stdout
+    stream.write(text + "\n")
 
 
 def default_console(level: str, *args: Any) -> None:
-    """The console used when none is given: log/info/debug to stdout, warn/error to stderr."""
-    stream = sys.stderr if level in ("warn", "error") else sys.stdout
-    stream.write(" ".join(format_value(a) for a in args) + "\n")
+    """Like :func:`write_console`, for arguments already converted to Python."""
+    write_console(level, " ".join(format_value(a) for a in args))

@@ -138,6 +138,9 @@ cdef class Handle:
     def __repr__(self):
         if not self._alive:
             return "<qjs.Handle disposed>"
+        preview = _handle_preview(self)
+        if preview is not None:
+            return f"<qjs.Handle {preview}>"
         return f"<qjs.Handle {_typeof(self.ctx.ctx, self.value)}>"
 
     # -- inspection -----------------------------------------------------------

@@ -40,7 +40,12 @@ cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
             if args == NULL:
                 raise MemoryError()
         try:
-            for i in range(argc):
+            if h.flags & _HOST_FORMAT:
+                text = _console_text(c, jctx, argc, argv)
+                Py_INCREF(text)
+                args[0] = <PyObject *>text
+                argc = done = 1
+            for i in range(done, argc):
                 a = _to_py(c, jctx, argv[i], &st)
                 Py_INCREF(a)
                 args[i] = <PyObject *>a
@@ -60,6 +65,8 @@ cdef JSValue _host_dispatch(JSContext *jctx, JSValueConst this_val, int argc,
             # a plain callable returning a coroutine, Future, Task, ... is async
             # too (a Handle is a JS value, returned as itself)
             return _host_async_result(c, jctx, result)
+        if h.flags & QJS_HOST_CONSOLE:
+            return JS_UNDEFINED  # console.log() is undefined, as in every JS host
         _conv_init(&st, h.q)
         return _from_py(c, jctx, result, &st)
     except BaseException as exc:

@@ -11,7 +11,6 @@
 # without suspending resolves its promise with no Task at all. One that suspends
 # is handed to an asyncio Task, from the point where it suspended.
 
-import asyncio as _asyncio
 import types as _types
 import warnings as _warnings
 

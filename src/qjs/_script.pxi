@@ -9,7 +9,7 @@
 # against hostile input (upstream's threat model), and the digest is not a
 # signature.
 
-import hashlib as _hashlib
+_hashlib = _LazyModule("hashlib")
 import struct as _struct
 
 from cpython.mem cimport PyMem_RawFree

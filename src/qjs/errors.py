@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing is not imported at run time: `import qjs` stays cheap
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._frames import Frame
 
 __all__ = [
@@ -120,3 +121,11 @@ class SandboxCrashedError(Error):
 
 def _rebuild_crash(message: str, exitcode: int | None) -> SandboxCrashedError:
     return SandboxCrashedError(message, exitcode=exitcode)
+
+
+# Shown (tracebacks, reprs, the API reference) and pickled as what users import.
+for _cls in (Error, JSError, InterruptedError, JSTimeoutError, JSMemoryError,
+             JSStackOverflowError, DeadlockError, ClosedError, UnhandledRejectionWarning,
+             SandboxCrashedError):
+    _cls.__module__ = "qjs"
+del _cls

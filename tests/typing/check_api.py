@@ -273,6 +273,11 @@ def main() -> None:
     version: str = qjs.__version__
     engine: str = qjs.QUICKJS_VERSION
     assert version and engine and qjs.MAX_DEPTH > 0 and qjs.MAX_NODES > 0
+    with qjs.Context() as ctx:
+        shown: str = qjs.inspect(ctx.eval_handle("new Map([[1, 2]])"), depth=None, colors=False,
+                                 max_array_length=10, max_string_length=100, breakLength=60)
+        assert shown == "Map(1) { 1 => 2 }" and qjs.inspect([1, "a"]) == "[ 1, 'a' ]"
+        assert qjs.INSPECT_MAX_OUTPUT > 0
 
 
 if __name__ == "__main__":

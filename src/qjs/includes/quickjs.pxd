@@ -167,6 +167,7 @@ cdef extern from "quickjs.h" nogil:
     JSValue JS_NewArrayFrom(JSContext *ctx, int count, const JSValue *values)
     bint JS_IsArray(JSValueConst val)
     bint JS_IsProxy(JSValueConst val)
+    JSValue JS_GetProxyTarget(JSContext *ctx, JSValueConst proxy)
     JSValue JS_NewDate(JSContext *ctx, double epoch_ms)
     bint JS_IsDate(JSValueConst v)
 
@@ -218,6 +219,10 @@ cdef extern from "quickjs.h" nogil:
     void JS_PromiseMarkAsHandled(JSContext *ctx, JSValueConst promise)
 
     JSValue JS_NewPrivateSymbol(JSContext *ctx, const char *description)
+
+    ctypedef JSValue JSCFunction(JSContext *ctx, JSValueConst this_val, int argc,
+                                 JSValueConst *argv) noexcept
+    JSValue JS_NewCFunction(JSContext *ctx, JSCFunction *func, const char *name, int length)
 
     ctypedef void JSHostPromiseRejectionTracker(JSContext *ctx, JSValueConst promise,
                                                 JSValueConst reason, bint is_handled,
