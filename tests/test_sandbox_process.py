@@ -262,7 +262,7 @@ def test_console_is_forwarded(capsys):
     with qjs.Sandbox() as s:
         s.eval("console.log('hello', {a: 1}); console.warn('careful')")
     out = capsys.readouterr()
-    assert out.out == 'hello {"a": 1}\n' and out.err == "careful\n"
+    assert out.out == "hello { a: 1 }\n" and out.err == "careful\n"
 
 
 # ------------------------------------------------------------------ errors

@@ -173,27 +173,12 @@ async def _turn_cancel(Context c):
     """Cancel the host coroutines of `c` after its turn ran out, and wait until
     they have unwound. The deadlines are hidden meanwhile: the entry that rejects
     their promises must not be refused."""
-    cdef Runtime rt = c.runtime
-    mine = [task for task, call in rt._tasks.items() if (<_HostCall>call).ctx is c] \
-        if rt._tasks else []
     token = _turn_var.set(None)
     try:
-        _cancel_host_calls(c)
+        mine = _cancel_host_calls(c)
     finally:
         _turn_var.reset(token)
-    await _reap_tasks(mine)
-
-
-async def _reap_tasks(list tasks):
-    """Wait (shielded: a second cancellation stops the waiting, not the unwinding)
-    until the cancelled host tasks have finished."""
-    try:
-        loop = _asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    pending = [t for t in tasks if not t.done() and t.get_loop() is loop]
-    if pending:
-        await _asyncio.shield(_asyncio.wait(pending))
+    await _reap(mine)
 
 
 # -- eval_async: a completion value that is a promise or thenable ------------------
