@@ -295,13 +295,22 @@ def test_memory_limit_is_a_js_memory_error():
 
 
 def test_frames_field_travels(sb):
-    """The frames of an error are filled in when qjs.frames exists."""
+    """The frames of an error thrown in the child reach the parent's exception."""
     with pytest.raises(qjs.JSError) as info:
         sb.eval("function g() { null.x }\ng()", filename="f.js")
-    if hasattr(qjs, "frames"):
-        assert [f.function for f in info.value.frames][:2] == ["g", ""]
-    else:
-        assert not hasattr(info.value, "frames") or info.value.frames == []
+    frames = info.value.frames
+    assert [(f.function, f.filename, f.line) for f in frames][:2] == [("g", "f.js", 1), ("", "f.js", 2)]
+    assert all(f.locals is None for f in frames)
+
+
+def test_frames_carry_locals_when_the_context_captures_them():
+    """Sandbox(capture_locals=True): the child's frame variables come back as values."""
+    with qjs.Sandbox(capture_locals=True) as s:
+        with pytest.raises(qjs.JSError) as info:
+            s.eval("function f(a) {\n  let b = a * 2;\n  throw new Error('x' + b);\n}\nf(21)")
+    assert info.value.message == "x42"
+    assert info.value.frames[0].function == "f" and info.value.frames[0].line == 3
+    assert info.value.frames[0].locals == {"a": 21, "b": 42}
 
 
 # ------------------------------------------------------------------ faults
