@@ -587,6 +587,22 @@ def test_conversion_budget_stops_shared_string_blowup():
         assert len(ctx.eval("new Array(4).fill('x'.repeat(4 << 20))")) == 4
 
 
+def test_conversion_budget_on_host_arguments_names_the_budget():
+    """Arguments over the budget reached the caller as a bare 'out of memory'."""
+    with qjs.Context(conversion_limit=1 * MiB) as ctx:
+        calls = []
+        ctx.globals["f"] = lambda x: calls.append(len(x))
+        with pytest.raises(qjs.JSMemoryError, match="conversion_limit of 1048576 bytes"):
+            ctx.eval("f('x'.repeat(2 << 20))")
+        # JS sees an ordinary InternalError it can catch: the heap is not full
+        assert ctx.eval("try { f('x'.repeat(2 << 20)) } catch (e) { e.name + ': ' + e.message }") \
+            == "InternalError: the value is too large to convert to Python: it needs more " \
+               "than the conversion_limit of 1048576 bytes"
+        assert calls == []
+        ctx.eval("f('x'.repeat(1000))")
+        assert calls == [1000]
+
+
 def test_conversion_limit_is_settable():
     with qjs.Context(conversion_limit=1 * MiB) as ctx:
         assert ctx.conversion_limit == 1 * MiB

@@ -148,9 +148,11 @@ cdef int _conv_bytes(_Conv *st, Py_ssize_t n) except -1:
     """Account for `n` bytes of Python objects about to be built."""
     st.bytes += n
     if st.byte_limit >= 0 and st.bytes > st.byte_limit:
-        raise JSMemoryError(
+        err = JSMemoryError(
             f"the value is too large to convert to Python: it needs more than the "
             f"conversion_limit of {st.byte_limit} bytes", name="InternalError")
+        err._qjs_budget = True   # the JS heap is not full: JS may see it as an error
+        raise err
     return 0
 
 

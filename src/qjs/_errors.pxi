@@ -95,7 +95,7 @@ cdef JSValue _throw_into_js(Context c, JSContext *jctx, BaseException exc) noexc
             # a nested entry hit the deadline or was interrupted: stay stopped
             if isinstance(exc, InterruptedError) or q.interrupt == QJS_INT_ABORT:
                 return qjs_throw_interrupted(jctx)
-        if isinstance(exc, JSMemoryError):
+        if isinstance(exc, JSMemoryError) and not getattr(exc, "_qjs_budget", False):
             return JS_ThrowOutOfMemory(jctx)
         if isinstance(exc, JSStackOverflowError):
             return qjs_throw_stack_overflow(jctx)
