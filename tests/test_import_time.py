@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-HEAVY = ["asyncio", "inspect", "datetime", "hashlib", "json"]
+HEAVY = ["asyncio", "inspect", "datetime", "hashlib", "json", "typing"]
 
 
 def _modules_after(code):

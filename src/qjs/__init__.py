@@ -15,7 +15,7 @@ from qjs._engine import (
     Script,
     live_objects,
 )
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing is not imported at run time: `import qjs` stays cheap
 
 from qjs._version import __version__
 from qjs._engine import INSPECT_MAX_OUTPUT

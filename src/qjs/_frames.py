@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+TYPE_CHECKING = False  # typing is not imported at run time: `import qjs` stays cheap
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 __all__ = ["Frame", "frames"]
 
