@@ -74,6 +74,13 @@ _KINDS: dict[str, type[BaseException]] = {
 }
 
 
+_U32_FROM = struct.Struct("<I").unpack_from
+_TIMEVAL = struct.Struct("@ll").pack
+_MAX_NODES: int = qjs.MAX_NODES
+# results of host functions that are never awaitable (skip inspect.isawaitable)
+_PLAIN = frozenset({int, str, float, bool, type(None), list, dict, tuple, bytes})
+
+
 class _Malformed(Exception):
     pass
 
@@ -192,6 +199,91 @@ def _console_write(level: str, text: str) -> None:
     stream.write(text + "\n")
 
 
+class _AsyncRequest:
+    """One request awaited on an event loop: reads the child's messages as they
+    arrive, runs host calls, and settles ``done`` with the final answer."""
+
+    __slots__ = ("sb", "loop", "fd", "done", "tasks")
+
+    def __init__(self, sb: Sandbox, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.sb = sb
+        self.loop = loop
+        self.fd = fd
+        self.done: asyncio.Future[tuple[int, list[Any]]] = loop.create_future()
+        self.tasks: set[asyncio.Future[Any]] | None = None
+
+    def expire(self) -> None:
+        if not self.done.done():
+            self.done.set_exception(_Deadline())
+
+    def on_readable(self) -> None:
+        sb = self.sb
+        done = self.done
+        try:
+            data = os.read(self.fd, 65536)
+            if not data:
+                raise _Eof()
+            buf = sb._buf
+            if not buf and len(data) > 4 and _U32_FROM(data, 0)[0] == len(data) - 4:
+                # exactly one whole frame: the usual case
+                if len(data) - 4 > sb._max_message:
+                    raise _Malformed(f"frame length {len(data) - 4}")
+                op = data[4]
+                f = sb._decode(op, data, 5)
+                if op != _c.OP_CALL:
+                    if not done.done():
+                        done.set_result((op, f))
+                    return
+                self.call(f)
+                return
+            buf += data
+            while not done.done():
+                got = sb._parse()
+                if got is None:
+                    return
+                op, f = got
+                if op != _c.OP_CALL:
+                    done.set_result(got)
+                    return
+                self.call(f)
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
+
+    def call(self, f: list[Any]) -> None:
+        sb = self.sb
+        r = sb._call_host(f)
+        if r is not None:
+            sb._send(_c.OP_PENDING, [f[0]])
+            task = asyncio.ensure_future(_as_coroutine(r))
+            if self.tasks is None:
+                self.tasks = set()
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self.settle, cid=f[0]))
+
+    def settle(self, task: asyncio.Future[Any], *, cid: int) -> None:
+        sb = self.sb
+        done = self.done
+        if self.tasks is not None:
+            self.tasks.discard(task)
+        if done.done() or task.cancelled():
+            return
+        try:
+            exc = task.exception()
+            if exc is None:
+                try:
+                    sb._send(_c.OP_RESOLVE, [cid, task.result()])
+                except (TypeError, ValueError) as e:
+                    sb._raise_to_child(_c.OP_REJECT, cid, e)
+            elif isinstance(exc, Exception):
+                sb._raise_to_child(_c.OP_REJECT, cid, exc)
+            else:
+                done.set_exception(exc)
+        except BaseException as e:  # the socket broke
+            if not done.done():
+                done.set_exception(e)
+
+
 # ---------------------------------------------------------------- Sandbox
 
 
@@ -275,6 +367,7 @@ class Sandbox:
         self._alock_loop: Any = None
         self._sock: socket.socket | None = None
         self._poll: Any = None
+        self._rcvtimeo = 0.0  # the socket's SO_RCVTIMEO (0: none)
         self._buf = bytearray()
         self._pid: int | None = None
         self._closed = False
@@ -303,6 +396,7 @@ class Sandbox:
         start_timeout = float(self._opts.get("start_timeout", 30.0))
         pid, sock = _fork_server().spawn(self._encoded_options)
         self._pid, self._sock, self._buf, self._poll = pid, sock, bytearray(), None
+        self._rcvtimeo = 0.0
         self._compiled = set()
         try:
             op, f = self._recv_sync(time.monotonic() + start_timeout)
@@ -430,7 +524,7 @@ class Sandbox:
         return fid, name if isinstance(name, str) else "", is_async
 
     def _send(self, op: int, fields: list[Any]) -> None:
-        data = _wire.frame(op, _wire.encode(fields, on_callable=self._register))
+        data = _wire.encode_frame(op, fields, self._register)
         assert self._sock is not None
         self._sock.sendall(data)
 
@@ -438,7 +532,7 @@ class Sandbox:
         buf = self._buf
         if len(buf) < 4:
             return None
-        n = int.from_bytes(buf[:4], "little")
+        n = _U32_FROM(buf, 0)[0]
         if n < 1 or n > self._max_message:
             raise _Malformed(f"frame length {n}")
         if len(buf) < 4 + n:
@@ -446,36 +540,64 @@ class Sandbox:
         op = buf[4]
         body = bytes(buf[5 : 4 + n])
         del buf[: 4 + n]
+        return op, self._decode(op, body, 0)
+
+    def _decode(self, op: int, data: bytes, start: int) -> list[Any]:
         try:
-            f = _wire.decode(body, max_nodes=qjs.MAX_NODES)
+            f = _wire.decode(data, max_nodes=_MAX_NODES, start=start)
         except ValueError as exc:
             raise _Malformed(str(exc)) from None
         if type(f) is not list:
             raise _Malformed("a message is not a list")
         _validate(op, f, self._funcs)
-        return op, f
+        return f
 
     def _recv_sync(self, deadline: float | None) -> tuple[int, list[Any]]:
+        """The next message. One blocking read per message (no poll first): the
+        socket's receive timeout (``SO_RCVTIMEO``) bounds each read by the deadline."""
         sock = self._sock
         assert sock is not None
         fd = sock.fileno()
+        buf = self._buf
         while True:
-            got = self._parse()
-            if got is not None:
-                return got
+            if buf:
+                got = self._parse()
+                if got is not None:
+                    return got
             if deadline is not None:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
                     raise _Deadline()
-                if self._poll is None:  # poll, not select: descriptors above 1023 work
-                    self._poll = select.poll()
-                    self._poll.register(fd, select.POLLIN)
-                if not self._poll.poll(wait * 1000.0 + 1.0):
-                    raise _Deadline()
-            data = os.read(fd, 65536)
+                rcv = self._rcvtimeo
+                if rcv == 0.0 or rcv > wait + 0.005 or rcv < wait - 0.005:
+                    self._set_rcvtimeo(sock, wait)
+            elif self._rcvtimeo != 0.0:
+                self._set_rcvtimeo(sock, 0.0)
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:  # the receive timeout expired: look at the deadline
+                continue
             if not data:
                 raise _Eof()
-            self._buf += data
+            if not buf and len(data) > 4:
+                # the usual case: the read holds exactly one whole frame
+                n = _U32_FROM(data, 0)[0]
+                if n == len(data) - 4:
+                    if n > self._max_message:
+                        raise _Malformed(f"frame length {n}")
+                    op = data[4]
+                    return op, self._decode(op, data, 5)
+            buf += data
+
+    def _set_rcvtimeo(self, sock: socket.socket, wait: float) -> None:
+        if wait > 0.0:
+            wait = max(wait, 0.001)  # 0 would mean "no timeout"
+            sec = int(wait)
+            usec = int((wait - sec) * 1e6)
+        else:
+            sec = usec = 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL(sec, usec))
+        self._rcvtimeo = wait
 
     def _deadline(self, timeout: Any) -> float | None:
         t = self.timeout if timeout is _DEFAULT else timeout
@@ -521,7 +643,7 @@ class Sandbox:
         except Exception as exc:
             self._raise_to_child(_c.OP_RAISE, cid, exc)
             return None
-        if inspect.isawaitable(r):
+        if type(r) not in _PLAIN and inspect.isawaitable(r):
             return r
         try:
             self._send(_c.OP_RETURN, [cid, r])
@@ -586,73 +708,28 @@ class Sandbox:
         self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any], timeout: Any
     ) -> Any:
         self._ensure()
-        self._host_errors.clear()
+        if self._host_errors:
+            self._host_errors.clear()
         deadline = self._deadline(timeout)
-        done: asyncio.Future[tuple[int, list[Any]]] = loop.create_future()
-        tasks: set[asyncio.Future[Any]] = set()
         sock = self._sock
         assert sock is not None
         fd = sock.fileno()
-
-        def settle(task: asyncio.Future[Any], *, cid: int) -> None:
-            tasks.discard(task)
-            if done.done() or task.cancelled():
-                return
-            try:
-                exc = task.exception()
-                if exc is None:
-                    try:
-                        self._send(_c.OP_RESOLVE, [cid, task.result()])
-                    except (TypeError, ValueError) as e:
-                        self._raise_to_child(_c.OP_REJECT, cid, e)
-                elif isinstance(exc, Exception):
-                    self._raise_to_child(_c.OP_REJECT, cid, exc)
-                else:
-                    done.set_exception(exc)
-            except BaseException as e:  # the socket broke
-                if not done.done():
-                    done.set_exception(e)
-
-        def on_readable() -> None:
-            try:
-                data = os.read(fd, 65536)
-                if not data:
-                    raise _Eof()
-                self._buf += data
-                while not done.done():
-                    got = self._parse()
-                    if got is None:
-                        return
-                    rop, f = got
-                    if rop != _c.OP_CALL:
-                        done.set_result(got)
-                        return
-                    r = self._call_host(f)
-                    if r is not None:
-                        self._send(_c.OP_PENDING, [f[0]])
-                        task = asyncio.ensure_future(_as_coroutine(r))
-                        tasks.add(task)
-                        task.add_done_callback(functools.partial(settle, cid=f[0]))
-            except BaseException as exc:
-                if not done.done():
-                    done.set_exception(exc)
-
-        def on_deadline() -> None:
-            if not done.done():
-                done.set_exception(_Deadline())
-
+        req = _AsyncRequest(self, loop, fd)
+        done = req.done
         timer = None
         if deadline is not None:
-            timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), on_deadline)
+            timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), req.expire)
         try:
             self._send(op, fields)
-            loop.add_reader(fd, on_readable)
+            loop.add_reader(fd, req.on_readable)
             self._inflight = (loop, done)
             try:
                 rop, f = await done
             finally:
                 self._inflight = None
                 loop.remove_reader(fd)
+            if rop == _c.OP_RESULT:
+                return f[0]
             return self._finish(rop, f)
         except _Deadline:
             self._kill()
@@ -670,8 +747,9 @@ class Sandbox:
         finally:
             if timer is not None:
                 timer.cancel()
-            for t in list(tasks):
-                t.cancel()
+            if req.tasks:
+                for t in list(req.tasks):
+                    t.cancel()
 
     # -- the public surface
     @property
