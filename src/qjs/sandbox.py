@@ -199,6 +199,46 @@ def _console_write(level: str, text: str) -> None:
     stream.write(text + "\n")
 
 
+class _Turn:
+    """A pool run's place in its worker's line: ``end()`` wakes the run after it."""
+
+    __slots__ = ("ended", "waiter")
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def end(self) -> None:
+        self.ended = True
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
+class _QueuedRun:
+    """A pool run queued behind the run in progress on the same worker."""
+
+    __slots__ = ("frame", "sent", "gen")
+
+    def __init__(self, fields: list[Any], sb: Sandbox) -> None:
+        data = _wire.encode_frame(_c.OP_EVAL, fields, sb._register)
+        # a large request waits for its turn (a blocking send must not stall the loop)
+        self.frame: bytearray | None = data if len(data) <= 32768 else None
+        self.sent = False
+        self.gen = 0
+
+    def send(self, sb: Sandbox) -> None:
+        sock = sb._sock
+        if sock is None or self.frame is None:
+            return
+        try:
+            sock.sendall(self.frame)
+        except OSError:
+            return
+        self.sent = True
+        self.gen = sb._gen
+
+
 class _AsyncRequest:
     """One request awaited on an event loop: reads the child's messages as they
     arrive, runs host calls, and settles ``done`` with the final answer."""
@@ -231,24 +271,39 @@ class _AsyncRequest:
                 op = data[4]
                 f = sb._decode(op, data, 5)
                 if op != _c.OP_CALL:
-                    if not done.done():
-                        done.set_result((op, f))
+                    self.finish(op, f)
                     return
                 self.call(f)
                 return
             buf += data
-            while not done.done():
-                got = sb._parse()
-                if got is None:
-                    return
-                op, f = got
-                if op != _c.OP_CALL:
-                    done.set_result(got)
-                    return
-                self.call(f)
+            self.drain()
         except BaseException as exc:
             if not done.done():
                 done.set_exception(exc)
+
+    def drain(self) -> None:
+        """Handle the whole frames already read (a pipelined run's messages may have
+        arrived with the answer of the run before it)."""
+        sb = self.sb
+        while not self.done.done():
+            got = sb._parse()
+            if got is None:
+                return
+            op, f = got
+            if op != _c.OP_CALL:
+                self.finish(op, f)
+                return
+            self.call(f)
+
+    def finish(self, op: int, f: list[Any]) -> None:
+        if self.done.done():
+            return
+        q = self.sb._queued
+        if q is not None and not q.sent and q.frame is not None:
+            # the next run of a pool worker goes out now, so the child finds it
+            # waiting when it has made its next context
+            q.send(self.sb)
+        self.done.set_result((op, f))
 
     def call(self, f: list[Any]) -> None:
         sb = self.sb
@@ -372,6 +427,11 @@ class Sandbox:
         self._pid: int | None = None
         self._closed = False
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
+        self._gen = 0  # which child: counts starts
+        self._pool_jobs = 0  # pool runs holding this worker (SandboxPool's bookkeeping)
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._turn: _Turn | None = None  # the last pool run's (ended when it ends)
+        self._queued: _QueuedRun | None = None  # the pool run waiting for its turn
         self.restarts = 0
         self._encoded_options = self._encode_options()
         self._start()
@@ -397,6 +457,7 @@ class Sandbox:
         pid, sock = _fork_server().spawn(self._encoded_options)
         self._pid, self._sock, self._buf, self._poll = pid, sock, bytearray(), None
         self._rcvtimeo = 0.0
+        self._gen += 1
         self._compiled = set()
         try:
             op, f = self._recv_sync(time.monotonic() + start_timeout)
@@ -705,8 +766,9 @@ class Sandbox:
                 self._lock.release()
 
     async def _request_async_locked(
-        self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any], timeout: Any
+        self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any] | None, timeout: Any
     ) -> Any:
+        """``fields`` None: the request was sent already (a pipelined pool run)."""
         self._ensure()
         if self._host_errors:
             self._host_errors.clear()
@@ -720,10 +782,13 @@ class Sandbox:
         if deadline is not None:
             timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), req.expire)
         try:
-            self._send(op, fields)
+            if fields is not None:
+                self._send(op, fields)
             loop.add_reader(fd, req.on_readable)
             self._inflight = (loop, done)
             try:
+                if self._buf:
+                    req.drain()
                 rop, f = await done
             finally:
                 self._inflight = None
@@ -813,16 +878,47 @@ class Sandbox:
         module: bool,
         snapshots: Mapping[str, bytes] | None = None,
     ) -> Any:
-        # a pool holds its worker exclusively: no per-sandbox asyncio lock needed
+        # A pool holds its worker (no per-sandbox asyncio lock). It may hand a worker
+        # a second run while the first is in progress (same event loop): that run
+        # waits for its turn here, and its request is sent as soon as the answer of
+        # the first arrives, so the child does not wait for this process between runs.
         fields = _fresh_fields(code, globs, filename, timeout, module, snapshots, True)
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("the Sandbox is in use by another thread or a host function")
+        loop = asyncio.get_running_loop()
+        prev = self._turn
+        mine = _Turn()
+        self._turn = mine
+        sent = False
         try:
-            return await self._request_async_locked(
-                asyncio.get_running_loop(), _c.OP_EVAL, fields, timeout
-            )
+            if prev is not None and not prev.ended:
+                q = None
+                try:
+                    q = _QueuedRun(fields, self)
+                    self._queued = q
+                    wake: asyncio.Future[None] = loop.create_future()
+                    prev.waiter = wake
+                    await wake
+                except BaseException:
+                    if self._turn is mine:
+                        self._turn = prev  # out of the line: a later run waits for prev
+                    if q is not None and q.sent and q.gen == self._gen and self._sock is not None:
+                        self._kill()  # the child started this run: stop it, as a cancel does
+                    raise
+                finally:
+                    if q is not None and self._queued is q:
+                        self._queued = None
+                sent = q.sent and q.gen == self._gen and self._sock is not None
+            if not self._lock.acquire(blocking=False):
+                raise RuntimeError("the Sandbox is in use by another thread or a host function")
+            try:
+                return await self._request_async_locked(
+                    loop, _c.OP_EVAL, None if sent else fields, timeout
+                )
+            finally:
+                self._lock.release()
         finally:
-            self._lock.release()
+            if self._turn is mine:
+                self._turn = None
+            mine.end()
 
     def _run_fresh_sync(
         self,
@@ -988,6 +1084,9 @@ def _validate(op: int, f: list[Any], funcs: Mapping[int, Any]) -> None:
 # ---------------------------------------------------------------- the pool
 
 
+_PIPELINE = 2  # async runs a pool worker holds at once: one running, one sent ahead
+
+
 class SandboxPool:
     """``size`` warm Sandboxes; each ``run`` gets a fresh context in one of them.
 
@@ -1027,7 +1126,9 @@ class SandboxPool:
         return self._closed
 
     def _waiting(self) -> int:
-        return len(self._waiters) + self._sync_waiting
+        # a run sent ahead to a busy worker waits too (for the run before it)
+        ahead = sum(w._pool_jobs - 1 for w in self._workers if w._pool_jobs > 1)
+        return len(self._waiters) + self._sync_waiting + ahead
 
     def _check_room(self) -> None:
         if self._closed:
@@ -1035,12 +1136,27 @@ class SandboxPool:
         if self.max_waiting is not None and self._waiting() >= self.max_waiting:
             raise _errors.Error(f"SandboxPool: {self._waiting()} callers already waiting")
 
+    def _take(self, loop: asyncio.AbstractEventLoop | None) -> Sandbox | None:
+        """An idle worker; else (async) one busy on ``loop`` with room for a run
+        sent ahead. The caller holds the lock."""
+        if self._idle:
+            w = self._idle.popleft()
+            w._pool_jobs, w._pool_loop = 1, loop
+            return w
+        if loop is not None:
+            for w in self._workers:
+                if w._pool_loop is loop and 0 < w._pool_jobs < _PIPELINE:
+                    w._pool_jobs += 1
+                    return w
+        return None
+
     async def _acquire(self) -> Sandbox:
         loop = asyncio.get_running_loop()
         with self._lock:
             self._check_room()
-            if self._idle:
-                return self._idle.popleft()
+            w = self._take(loop)
+            if w is not None:
+                return w
             fut: asyncio.Future[Sandbox] = loop.create_future()
             self._waiters.append((loop, fut))
         try:
@@ -1064,7 +1180,9 @@ class SandboxPool:
                     if self._closed:
                         raise _errors.ClosedError("the SandboxPool is closed")
                     self._cond.wait()
-                return self._idle.popleft()
+                w = self._take(None)
+                assert w is not None
+                return w
             finally:
                 self._sync_waiting -= 1
 
@@ -1072,19 +1190,30 @@ class SandboxPool:
         with self._lock:
             if self._closed:
                 return
-            while self._waiters:
-                loop, fut = self._waiters.popleft()
-                if fut.done():
+            w._pool_jobs -= 1
+            if w._pool_jobs == 0:
+                w._pool_loop = None
+            while self._waiters and w._pool_jobs < _PIPELINE:
+                if w._pool_jobs == 0:
+                    loop, fut = self._waiters.popleft()
+                else:  # busy: its free slot goes to a caller on the same loop
+                    for i, (loop, fut) in enumerate(self._waiters):
+                        if loop is w._pool_loop:
+                            del self._waiters[i]
+                            break
+                    else:
+                        return
+                if fut.done() or loop.is_closed():
                     continue
-                if loop.is_closed():
-                    continue
+                w._pool_jobs += 1
+                w._pool_loop = loop
                 if asyncio._get_running_loop() is loop:
                     loop.call_soon(_hand_over, self, fut, w)
                 else:
                     loop.call_soon_threadsafe(_hand_over, self, fut, w)
-                return
-            self._idle.append(w)
-            self._cond.notify()
+            if w._pool_jobs == 0:
+                self._idle.append(w)
+                self._cond.notify()
 
     async def run(
         self,
