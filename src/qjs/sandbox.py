@@ -428,6 +428,7 @@ class Sandbox:
         self._closed = False
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         self._gen = 0  # which child: counts starts
+        self._eval_frames: dict[tuple[Any, ...], bytes] = {}  # encoded eval requests
         self._pool_jobs = 0  # pool runs holding this worker (SandboxPool's bookkeeping)
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._turn: _Turn | None = None  # the last pool run's (ended when it ends)
@@ -721,13 +722,27 @@ class Sandbox:
         self._send(op, [cid, type(exc).__name__, msg])
 
     # -- requests (sync)
-    def _request(self, op: int, fields: list[Any], timeout: Any, replay: bool = True) -> Any:
+    def _request(
+        self,
+        op: int,
+        fields: list[Any] | None,
+        timeout: Any,
+        replay: bool = True,
+        frame: bytes | None = None,
+    ) -> Any:
+        """Send ``fields`` (or the encoded ``frame``) and wait for the answer."""
         with self._lock:
             self._ensure()
-            self._host_errors.clear()
+            if self._host_errors:
+                self._host_errors.clear()
             deadline = self._deadline(timeout)
             try:
-                self._send(op, fields)
+                if frame is not None:
+                    assert self._sock is not None
+                    self._sock.sendall(frame)
+                else:
+                    assert fields is not None
+                    self._send(op, fields)
                 while True:
                     rop, f = self._recv_sync(deadline)
                     if rop == _c.OP_CALL:
@@ -848,6 +863,18 @@ class Sandbox:
         timeout: float | None = _DEFAULT,
     ) -> Any:
         """Evaluate ``code`` in the child; returns the converted completion value."""
+        if type(code) is str and type(filename) is str and type(module) is bool:
+            # the same code again (a loop, a poll): its request is encoded once
+            key = (code, filename, module, timeout)
+            frame = self._eval_frames.get(key)
+            if frame is None:
+                fields = [code, filename, module, _t(timeout), False, False, None]
+                frame = bytes(_wire.encode_frame(_c.OP_EVAL, fields))
+                if len(frame) <= 4096:
+                    if len(self._eval_frames) >= 64:
+                        del self._eval_frames[next(iter(self._eval_frames))]
+                    self._eval_frames[key] = frame
+            return self._request(_c.OP_EVAL, None, timeout, frame=frame)
         return self._request(
             _c.OP_EVAL,
             [_check_code(code), filename, module, _t(timeout), False, False, None],
