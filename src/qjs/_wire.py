@@ -269,6 +269,9 @@ def _dec(data: bytes, pos: int, depth: int, mf: Any) -> tuple[Any, int]:
             elif t == T_NONE:
                 append(None)
                 pos += 1
+            elif t == T_TRUE or t == T_FALSE:
+                append(t == T_TRUE)
+                pos += 1
             else:
                 v, pos = _dec(data, pos, depth, mf)
                 append(v)
