@@ -281,3 +281,45 @@ def test_cancelling_a_run_already_sent_stops_its_child():
 
     asyncio.run(main())
     assert ran == []
+
+
+def test_a_queued_run_that_crashes_its_child_is_reported_and_replaced():
+    async def main():
+        async with qjs.SandboxPool(1, timeout=5.0, _test_hooks=True) as pool:
+            for _ in range(3):
+                got = await asyncio.gather(
+                    pool.run("1"),
+                    pool.run("__qjs_crash('abort')"),
+                    pool.run("3"),
+                    return_exceptions=True,
+                )
+                assert got[0] == 1 and got[2] == 3
+                assert isinstance(got[1], qjs.SandboxCrashedError)
+
+    asyncio.run(main())
+
+
+def test_the_event_loop_keeps_no_reader_after_a_burst():
+    """The reader a worker keeps between runs sent ahead is gone once it is idle, so
+    run_sync from another thread is the only reader of its socket."""
+
+    async def burst(pool):
+        loop = asyncio.get_running_loop()
+        got = await asyncio.gather(*(pool.run("n", globals={"n": i}) for i in range(40)))
+        assert got == list(range(40))
+        fds = {w._sock.fileno() for w in pool._workers if w._sock is not None}
+        assert not any(loop._selector.get_map().get(fd) for fd in fds)
+
+    with qjs.SandboxPool(2, timeout=5.0) as pool:
+        asyncio.run(burst(pool))
+        out = []
+        threads = [
+            threading.Thread(target=lambda i=i: out.append(pool.run_sync("n * 2", globals={"n": i})))
+            for i in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(out) == [i * 2 for i in range(6)]
+        asyncio.run(burst(pool))

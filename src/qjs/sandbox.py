@@ -429,6 +429,11 @@ class Sandbox:
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
         self._gen = 0  # which child: counts starts
         self._eval_frames: dict[tuple[Any, ...], bytes] = {}  # encoded eval requests
+        self._rl: asyncio.AbstractEventLoop | None = None  # the loop our reader is on
+        self._rfd = -1
+        self._rgen = 0
+        self._r_eof = False  # the child closed its end while no request was reading
+        self._areq: _AsyncRequest | None = None  # the request reading now
         self._pool_jobs = 0  # pool runs holding this worker (SandboxPool's bookkeeping)
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._turn: _Turn | None = None  # the last pool run's (ended when it ends)
@@ -458,6 +463,7 @@ class Sandbox:
         pid, sock = _fork_server().spawn(self._encoded_options)
         self._pid, self._sock, self._buf, self._poll = pid, sock, bytearray(), None
         self._rcvtimeo = 0.0
+        self._r_eof = False
         self._gen += 1
         self._compiled = set()
         try:
@@ -780,6 +786,49 @@ class Sandbox:
             finally:
                 self._lock.release()
 
+    # -- the event-loop reader. A pool worker's reader stays registered from one run to
+    # the next when the next was sent ahead (saves a register and an unregister per run).
+    def _on_readable(self) -> None:
+        req = self._areq
+        if req is not None:
+            req.on_readable()
+            return
+        # between two runs: keep what arrives for the next one
+        try:
+            data = os.read(self._rfd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._r_eof = True
+        else:
+            self._buf += data
+            if len(self._buf) <= self._max_message + 5:
+                return
+        self._drop_reader()  # the next run reads the rest (or meets the end)
+
+    def _drop_reader(self) -> None:
+        loop = self._rl
+        if loop is not None:
+            self._rl = None
+            if not loop.is_closed():
+                loop.remove_reader(self._rfd)
+
+    def _settle_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a request on ``loop``: keep the reader for the pool run already sent
+        to this child, else unregister it."""
+        if self._rl is not loop or self._areq is not None:
+            return
+        q = self._queued
+        if (
+            q is not None
+            and q.sent
+            and q.gen == self._gen == self._rgen
+            and self._sock is not None
+            and not self._closed
+        ):
+            return
+        self._drop_reader()
+
     async def _request_async_locked(
         self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any] | None, timeout: Any
     ) -> Any:
@@ -799,15 +848,23 @@ class Sandbox:
         try:
             if fields is not None:
                 self._send(op, fields)
-            loop.add_reader(fd, req.on_readable)
+            if self._rl is not None and (self._rgen != self._gen or self._rfd != fd):
+                self._drop_reader()  # left for a child that is gone
+            if self._rl is None:
+                loop.add_reader(fd, self._on_readable)
+                self._rl, self._rfd, self._rgen = loop, fd, self._gen
+            self._areq = req
             self._inflight = (loop, done)
             try:
+                if self._r_eof:
+                    raise _Eof()
                 if self._buf:
                     req.drain()
                 rop, f = await done
             finally:
                 self._inflight = None
-                loop.remove_reader(fd)
+                self._areq = None
+                self._settle_reader(loop)
             if rop == _c.OP_RESULT:
                 return f[0]
             return self._finish(rop, f)
@@ -943,6 +1000,7 @@ class Sandbox:
             finally:
                 self._lock.release()
         finally:
+            self._settle_reader(loop)
             if self._turn is mine:
                 self._turn = None
             mine.end()
