@@ -323,3 +323,19 @@ def test_the_event_loop_keeps_no_reader_after_a_burst():
             t.join(60)
         assert sorted(out) == [i * 2 for i in range(6)]
         asyncio.run(burst(pool))
+
+
+def test_a_queued_run_with_a_value_that_cannot_cross_raises_alone():
+    async def main():
+        async with qjs.SandboxPool(1, timeout=5.0) as pool:
+            got = await asyncio.gather(
+                pool.run("1"),
+                pool.run("x", globals={"x": object()}),
+                pool.run("3"),
+                return_exceptions=True,
+            )
+            assert got[0] == 1 and got[2] == 3
+            assert isinstance(got[1], TypeError)
+            assert await pool.run("4") == 4
+
+    asyncio.run(main())

@@ -1293,7 +1293,7 @@ class SandboxPool:
                 w._pool_jobs += 1
                 w._pool_loop = loop
                 if asyncio._get_running_loop() is loop:
-                    loop.call_soon(_hand_over, self, fut, w)
+                    fut.set_result(w)  # not done (checked above), and this is its loop
                 else:
                     loop.call_soon_threadsafe(_hand_over, self, fut, w)
             if w._pool_jobs == 0:
