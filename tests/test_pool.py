@@ -12,6 +12,7 @@ import pytest
 from test_sandbox_process import descendants, open_fds
 
 import qjs
+from qjs import _wire
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -337,5 +338,24 @@ def test_a_queued_run_with_a_value_that_cannot_cross_raises_alone():
             assert got[0] == 1 and got[2] == 3
             assert isinstance(got[1], TypeError)
             assert await pool.run("4") == 4
+
+    asyncio.run(main())
+
+
+def test_an_answer_sent_just_before_the_child_exits_is_delivered():
+    answer = _wire.frame(21, _wire.encode([7]))
+
+    async def main():
+        async with qjs.SandboxPool(1, timeout=5.0, _test_hooks=True) as pool:
+            for _ in range(5):
+                got = await asyncio.gather(
+                    pool.run("1"),
+                    pool.run("__qjs_send_raw(answer, 'go on'); __qjs_crash('exit')",
+                             globals={"answer": answer}),
+                )
+                assert got == [1, 7]
+                with pytest.raises(qjs.SandboxCrashedError):  # the exit is seen next
+                    await pool.run("2")
+                assert await pool.run("3") == 3
 
     asyncio.run(main())

@@ -15,7 +15,6 @@ import collections
 import functools
 import inspect
 import os
-import select
 import signal
 import socket
 import struct
@@ -856,10 +855,10 @@ class Sandbox:
             self._areq = req
             self._inflight = (loop, done)
             try:
-                if self._r_eof:
-                    raise _Eof()
                 if self._buf:
                     req.drain()
+                if self._r_eof and not done.done():
+                    raise _Eof()  # the child closed its end after what was read
                 rop, f = await done
             finally:
                 self._inflight = None
