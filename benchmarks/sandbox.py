@@ -86,13 +86,55 @@ def per_call(fn, n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
+_ECHO = """
+import os, sys
+fd = int(sys.argv[1])
+while True:
+    data = os.read(fd, 65536)
+    if not data:
+        break
+    os.write(fd, data)
+"""
+
+
+class _Echo:
+    """A bare Python process that echoes what it reads: the floor of any round trip
+    between two Python processes over a socket pair on this machine."""
+
+    def __enter__(self) -> "_Echo":
+        import socket
+        import subprocess
+
+        a, b = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _ECHO, str(b.fileno())], pass_fds=[b.fileno()]
+        )
+        b.close()
+        self.sock = a
+        self.fd = a.fileno()
+        self.pid = self.proc.pid
+        self.msg = b"\x0e\x00\x00\x00\x15" + b"\x00" * 14  # the size of a small answer
+        self.ping()
+        return self
+
+    def ping(self) -> None:
+        os.write(self.fd, self.msg)
+        os.read(self.fd, 65536)
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self.proc.wait(5)
+
+
 def eval_round_trip(rounds: int) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"in-process": [], "sandbox": []}
-    with qjs.Context() as ctx, qjs.Sandbox(timeout=5.0) as sb:
+    out: dict[str, list[float]] = {"in-process": [], "sandbox": [], "bare socket pair round trip": []}
+    with qjs.Context() as ctx, qjs.Sandbox(timeout=5.0) as sb, _Echo() as echo:
         for _ in range(rounds):
             out["in-process"].append(per_call(lambda: ctx.eval("1 + 2"), 20000) * 1e6)
-            with cpu_per_op("eval round trip", [sb.pid], 2000):
-                out["sandbox"].append(per_call(lambda: sb.eval("1 + 2"), 2000) * 1e6)
+            with cpu_per_op("eval round trip", [sb.pid], 4000):
+                out["sandbox"].append(per_call(lambda: sb.eval("1 + 2"), 4000) * 1e6)
+            with cpu_per_op("bare socket pair round trip", [echo.pid], 4000):
+                out["bare socket pair round trip"].append(per_call(echo.ping, 4000) * 1e6)
     return out
 
 
@@ -119,6 +161,7 @@ def host_call(rounds: int) -> dict[str, list[float]]:
 def pool_throughput(rounds: int, size: int = 2, batch: int = 4000) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {
         "in-process (fresh Context)": [],
+        "in-process (one Runtime, Script, as a worker does)": [],
         "pool": [],
         "pool (Script)": [],
     }
@@ -155,12 +198,23 @@ def pool_throughput(rounds: int, size: int = 2, batch: int = 4000) -> dict[str, 
                 ctx.globals["n"] = i
                 ctx.eval(SNIPPET)
         out["in-process (fresh Context)"].append(batch / 4 / (time.perf_counter() - t))
+        with qjs.Runtime(timeout=5.0) as rt:
+            t = time.perf_counter()
+            for i in range(batch // 4):
+                ctx = rt.new_context()
+                ctx.globals["n"] = i
+                script.run(ctx)
+                ctx.close()
+            out["in-process (one Runtime, Script, as a worker does)"].append(
+                batch / 4 / (time.perf_counter() - t)
+            )
     return out
 
 
 def sandbox_start(rounds: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {
         "in-process Context()": [],
+        "in-process Runtime.new_context() + close": [],
         "Sandbox()": [],
         "Sandbox() + eval": [],
     }
@@ -171,6 +225,13 @@ def sandbox_start(rounds: int) -> dict[str, list[float]]:
         for _ in range(n * 10):
             qjs.Context().close()
         out["in-process Context()"].append((time.perf_counter() - t) / (n * 10) * 1e3)
+        with qjs.Runtime() as rt:
+            t = time.perf_counter()
+            for _ in range(n * 10):
+                rt.new_context().close()
+            out["in-process Runtime.new_context() + close"].append(
+                (time.perf_counter() - t) / (n * 10) * 1e3
+            )
         boxes = []
         t = time.perf_counter()
         for _ in range(n):
@@ -184,6 +245,10 @@ def sandbox_start(rounds: int) -> dict[str, list[float]]:
                 b.eval("1")
         out["Sandbox() + eval"].append((time.perf_counter() - t) / n * 1e3)
     return out
+
+
+def _num(v: float) -> str:
+    return f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 
 
 WORKLOADS = [
@@ -219,7 +284,8 @@ def main() -> None:
                 ok = med <= goal if kind == "le" else med >= goal
                 mark = f"{'<=' if kind == 'le' else '>='} {goal:g} {'met' if ok else 'NOT met'}"
             print(
-                f"| {name} | {variant} | {med:.1f} {unit} | {min(xs):.1f} | {max(xs):.1f} | {mark} |"
+                f"| {name} | {variant} | {_num(med)} {unit} | {_num(min(xs))} | {_num(max(xs))} "
+                f"| {mark} |"
             )
     print("\nCPU per operation (last round; what bounds each on an idle machine):\n")
     print("| workload | parent CPU | child CPU |")

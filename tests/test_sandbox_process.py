@@ -481,6 +481,32 @@ def test_decode_bounds_the_number_of_values():
         _wire.decode(data, max_nodes=500)
 
 
+WIRE_VALUES = [
+    None,
+    True,
+    -(2**63),
+    2**63,
+    -(2**200),
+    -0.0,
+    "a\ud800b",
+    b"\x00\xff",
+    [1, "two", None, True, False, 3.5, [], {}, 2**70, b"x", [[[]]]],
+    {"k": 1, "s": "v", "n": None, "l": [False, {"": -1}], "big": -(2**64)},
+    [{"a": [i, str(i), i % 2 == 0]} for i in range(50)],
+]
+
+
+@pytest.mark.parametrize("value", WIRE_VALUES, ids=range(len(WIRE_VALUES)))
+def test_wire_round_trip_on_both_decoders(value):
+    data = _wire.encode(value)
+    assert repr(_wire.decode(data)) == repr(value)
+    if len(data) > 1:  # max_nodes below the length: the decoder that counts values
+        assert repr(_wire.decode(data, max_nodes=len(data) - 1)) == repr(value)
+    framed = _wire.encode_frame(21, value)
+    assert bytes(framed) == _wire.frame(21, data)
+    assert repr(_wire.decode(bytes(framed), start=5)) == repr(value)
+
+
 # ------------------------------------------------------------------ scripts, snapshots
 
 

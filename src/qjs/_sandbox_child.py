@@ -52,6 +52,7 @@ EXIT_MAX_RSS = 75  # the child ran out of address space (max_rss)
 NO_TIMEOUT = False  # the "use the default timeout" marker is ``False`` on the wire
 
 _HEAD = struct.Struct("<IB")
+_U32_FROM = struct.Struct("<I").unpack_from
 
 
 # ---------------------------------------------------------------- fork server
@@ -298,34 +299,40 @@ class _Child:
 
     # -- framing (the parent is trusted: no bounds beyond sanity)
     def send(self, op: int, fields: list[Any]) -> None:
-        body = _wire.encode(fields, on_other=_no_handle)
-        data = _HEAD.pack(len(body) + 1, op) + body
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        data = _wire.encode_frame(op, fields, None, _no_handle)
+        n = os.write(self.fd, data)
+        if n < len(data):
+            view = memoryview(data)[n:]
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
 
     def read_frame(self) -> tuple[int, Any]:
         buf = self.buf
         while True:
             if len(buf) >= 4:
-                n = int.from_bytes(buf[:4], "little")
+                n = _U32_FROM(buf, 0)[0]
                 if len(buf) >= 4 + n:
                     op = buf[4]
                     body = bytes(buf[5 : 4 + n])
                     del buf[: 4 + n]
-                    n0 = self.nfuncs
-                    f = _wire.decode(body, make_func=self.make_func)
-                    self.frame_funcs = self.nfuncs - n0
-                    return op, f
+                    return op, self._decode(body, 0)
             data = os.read(self.fd, 65536)
             if not data:  # the parent closed the sandbox (or died)
                 os._exit(0)
+            if not buf and len(data) > 4 and _U32_FROM(data, 0)[0] == len(data) - 4:
+                return data[4], self._decode(data, 5)  # exactly one frame: the usual case
             buf += data
+
+    def _decode(self, data: bytes, start: int) -> Any:
+        n0 = self.nfuncs
+        f = _wire.decode(data, make_func=self.make_func, start=start)
+        self.frame_funcs = self.nfuncs - n0
+        return f
 
     def has_frame(self) -> bool:
         buf = self.buf
-        return len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "little")
+        return len(buf) >= 4 and len(buf) >= 4 + _U32_FROM(buf, 0)[0]
 
     # -- host functions
     def make_func(self, fid: int, name: str, is_async: bool = False) -> Any:

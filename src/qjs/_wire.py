@@ -57,6 +57,15 @@ class WireError(ValueError):
 
 
 # ---------------------------------------------------------------- encoding
+#
+# Both directions carry mostly small messages (a call's id and a few arguments, a
+# result), so the encoder writes into one bytearray and handles the common scalar
+# items of a list or dict inline, without a function call per item.
+
+_TAG_LEN = struct.Struct("<BI").pack  # tag + u32
+_TAG_I64 = struct.Struct("<Bq").pack
+_TAG_F64 = struct.Struct("<Bd").pack
+_pack_u32 = _U32.pack
 
 
 def encode(
@@ -68,14 +77,27 @@ def encode(
     (parent side); without it callables raise TypeError. ``on_other(value, path)``
     is called for values with no encoding (it raises TypeError, or returns a
     replacement value)."""
-    out: list[bytes] = []
-    _enc(value, out.append, 0, on_callable, on_other)
-    return b"".join(out)
+    out = bytearray()
+    _enc(value, out, 0, on_callable, on_other)
+    return bytes(out)
+
+
+def encode_frame(
+    op: int,
+    value: Any,
+    on_callable: Callable[[Any], tuple[int, str, bool]] | None = None,
+    on_other: Callable[[Any, str], Any] | None = None,
+) -> bytearray:
+    """A whole frame (length, opcode, encoded ``value``) in one buffer."""
+    out = bytearray(5)
+    _enc(value, out, 0, on_callable, on_other)
+    _HEAD.pack_into(out, 0, len(out) - 4, op)
+    return out
 
 
 def _enc(
     v: Any,
-    w: Callable[[bytes], Any],
+    out: bytearray,
     depth: int,
     on_callable: Callable[[Any], tuple[int, str, bool]] | None,
     on_other: Callable[[Any, str], Any] | None,
@@ -83,94 +105,132 @@ def _enc(
     t = type(v)
     if t is str:
         b = v.encode("utf-8", "surrogatepass")
-        w(b"\x06" + _U32.pack(len(b)) + b)
+        out += _TAG_LEN(T_STR, len(b))
+        out += b
     elif t is int:
         if _I64_MIN <= v <= _I64_MAX:
-            w(b"\x03" + _I64.pack(v))
+            out += _TAG_I64(T_INT, v)
         else:
             n = (v.bit_length() + 8) // 8
-            w(b"\x04" + _U32.pack(n) + v.to_bytes(n, "little", signed=True))
+            out += _TAG_LEN(T_BIGINT, n)
+            out += v.to_bytes(n, "little", signed=True)
     elif v is None:
-        w(b"\x00")
+        out.append(T_NONE)
     elif v is True:
-        w(b"\x02")
+        out.append(T_TRUE)
     elif v is False:
-        w(b"\x01")
+        out.append(T_FALSE)
     elif t is float:
-        w(b"\x05" + _F64.pack(v))
+        out += _TAG_F64(T_FLOAT, v)
     elif t is list or t is tuple:
         if depth >= MAX_DEPTH:
             raise ValueError(f"value nested deeper than {MAX_DEPTH} levels (or cyclic)")
-        w(b"\x08" + _U32.pack(len(v)))
+        out += _TAG_LEN(T_LIST, len(v))
+        depth += 1
         for item in v:
-            _enc(item, w, depth + 1, on_callable, on_other)
+            ti = type(item)
+            if ti is int and _I64_MIN <= item <= _I64_MAX:
+                out += _TAG_I64(T_INT, item)
+            elif ti is str:
+                b = item.encode("utf-8", "surrogatepass")
+                out += _TAG_LEN(T_STR, len(b))
+                out += b
+            elif item is None:
+                out.append(T_NONE)
+            elif ti is bool:
+                out.append(T_TRUE if item else T_FALSE)
+            else:
+                _enc(item, out, depth, on_callable, on_other)
     elif t is dict:
-        _enc_dict(v, w, depth, on_callable, on_other)
+        _enc_dict(v, out, depth, on_callable, on_other)
     elif t is bytes:
-        w(b"\x07" + _U32.pack(len(v)) + v)
+        out += _TAG_LEN(T_BYTES, len(v))
+        out += v
     else:
-        _enc_slow(v, w, depth, on_callable, on_other)
+        _enc_slow(v, out, depth, on_callable, on_other)
 
 
 def _enc_dict(
     v: Any,
-    w: Callable[[bytes], Any],
+    out: bytearray,
     depth: int,
     on_callable: Callable[[Any], tuple[int, str, bool]] | None,
     on_other: Callable[[Any, str], Any] | None,
 ) -> None:
     if depth >= MAX_DEPTH:
         raise ValueError(f"value nested deeper than {MAX_DEPTH} levels (or cyclic)")
-    w(b"\x09" + _U32.pack(len(v)))
+    out += _TAG_LEN(T_DICT, len(v))
+    depth += 1
     for k, item in v.items():
-        if not isinstance(k, str):
-            raise TypeError(f"dict keys must be str, not {type(k).__name__}")
+        if type(k) is not str:
+            if not isinstance(k, str):
+                raise TypeError(f"dict keys must be str, not {type(k).__name__}")
         b = str.encode(k, "utf-8", "surrogatepass")
-        w(_U32.pack(len(b)) + b)
-        _enc(item, w, depth + 1, on_callable, on_other)
+        out += _pack_u32(len(b))
+        out += b
+        ti = type(item)
+        if ti is int and _I64_MIN <= item <= _I64_MAX:
+            out += _TAG_I64(T_INT, item)
+        elif ti is str:
+            b = item.encode("utf-8", "surrogatepass")
+            out += _TAG_LEN(T_STR, len(b))
+            out += b
+        else:
+            _enc(item, out, depth, on_callable, on_other)
 
 
 def _enc_slow(
     v: Any,
-    w: Callable[[bytes], Any],
+    out: bytearray,
     depth: int,
     on_callable: Callable[[Any], tuple[int, str, bool]] | None,
     on_other: Callable[[Any, str], Any] | None,
 ) -> None:
     # subclasses convert by their base type, as in-process conversion does
     if isinstance(v, bool):
-        w(b"\x02" if v else b"\x01")
+        out.append(T_TRUE if v else T_FALSE)
     elif isinstance(v, int):
-        _enc(int(v), w, depth, on_callable, on_other)
+        _enc(int(v), out, depth, on_callable, on_other)
     elif isinstance(v, float):
-        w(b"\x05" + _F64.pack(float(v)))
+        out += _TAG_F64(T_FLOAT, float(v))
     elif isinstance(v, str):
-        _enc(str.__str__(v), w, depth, on_callable, on_other)
+        _enc(str.__str__(v), out, depth, on_callable, on_other)
     elif isinstance(v, (bytes, bytearray, memoryview)):
         b = bytes(v)
-        w(b"\x07" + _U32.pack(len(b)) + b)
+        out += _TAG_LEN(T_BYTES, len(b))
+        out += b
     elif isinstance(v, _dt.datetime):
         if v.tzinfo is None or v.utcoffset() is None:
             us = (v - _EPOCH_NAIVE) // _dt.timedelta(microseconds=1)
-            w(b"\x0a" + _I64.pack(us) + b"\x00")
+            out += _TAG_I64(T_DATE, us)
+            out.append(0)
         else:
             us = (v - _EPOCH) // _dt.timedelta(microseconds=1)
-            w(b"\x0a" + _I64.pack(us) + b"\x01")
+            out += _TAG_I64(T_DATE, us)
+            out.append(1)
     elif isinstance(v, (list, tuple)):
-        _enc(list(v), w, depth, on_callable, on_other)
+        _enc(list(v), out, depth, on_callable, on_other)
     elif isinstance(v, dict):
-        _enc_dict(v, w, depth, on_callable, on_other)
+        _enc_dict(v, out, depth, on_callable, on_other)
     elif callable(v) and on_callable is not None and type(v).__name__ != "Handle":
         fid, name, is_async = on_callable(v)
         b = name.encode("utf-8", "surrogatepass")
-        w(b"\x0b" + _U32.pack(fid) + (b"\x01" if is_async else b"\x00") + _U32.pack(len(b)) + b)
+        out += _TAG_LEN(T_FUNC, fid)
+        out.append(1 if is_async else 0)
+        out += _pack_u32(len(b))
+        out += b
     elif on_other is not None:
-        _enc(on_other(v, ""), w, depth, on_callable, None)
+        _enc(on_other(v, ""), out, depth, on_callable, None)
     else:
         raise TypeError(f"cannot send a {type(v).__name__} to a Sandbox")
 
 
 # ---------------------------------------------------------------- decoding
+#
+# Every value takes at least one byte, so a message of ``n`` bytes holds at most
+# ``n`` values: below ``max_nodes`` bytes the count needs no checking, and the
+# decoder that does not count (``_dec``) is used. Longer messages go through
+# ``_dec_counted``, which bounds the count as it goes.
 
 
 _u32 = _U32.unpack_from
@@ -178,14 +238,44 @@ _i64 = _I64.unpack_from
 _f64 = _F64.unpack_from
 
 
-def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
-    """Decode the value at ``pos``: ``(value, next position)``. ``st`` is
-    ``[nodes left, make_func]``. Lengths are checked before every slice."""
-    st[0] -= 1
-    if st[0] < 0:
-        raise WireError("too many values in one message")
+def _dec(data: bytes, pos: int, depth: int, mf: Any) -> tuple[Any, int]:
+    """Decode the value at ``pos``: ``(value, next position)``. ``mf`` builds
+    host-function proxies (None: the tag is refused). Lengths are checked before
+    every slice."""
     tag = data[pos]
     pos += 1
+    if tag == T_LIST:
+        if depth >= MAX_DEPTH:
+            raise WireError(f"value nested deeper than {MAX_DEPTH} levels")
+        n = _u32(data, pos)[0]
+        pos += 4
+        # every item takes at least one byte: a count larger than what is left is a lie
+        if n > len(data) - pos:
+            raise WireError("container count larger than the message")
+        depth += 1
+        out: list[Any] = []
+        append = out.append
+        for _ in range(n):
+            t = data[pos]
+            if t == T_INT:
+                append(_i64(data, pos + 1)[0])
+                pos += 9
+            elif t == T_STR:
+                end = pos + 5 + _u32(data, pos + 1)[0]
+                if end > len(data):
+                    raise WireError("truncated string")
+                append(data[pos + 5 : end].decode("utf-8", "surrogatepass"))
+                pos = end
+            elif t == T_NONE:
+                append(None)
+                pos += 1
+            elif t == T_TRUE or t == T_FALSE:
+                append(t == T_TRUE)
+                pos += 1
+            else:
+                v, pos = _dec(data, pos, depth, mf)
+                append(v)
+        return out, pos
     if tag == T_STR:
         end = pos + 4 + _u32(data, pos)[0]
         if end > len(data):
@@ -201,32 +291,28 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         return False, pos
     if tag == T_FLOAT:
         return _f64(data, pos)[0], pos + 8
-    if tag == T_LIST or tag == T_DICT:
+    if tag == T_DICT:
         if depth >= MAX_DEPTH:
             raise WireError(f"value nested deeper than {MAX_DEPTH} levels")
         n = _u32(data, pos)[0]
         pos += 4
-        # every item takes at least one byte: a count larger than what is left is a lie
         if n > len(data) - pos:
             raise WireError("container count larger than the message")
         depth += 1
-        if tag == T_LIST:
-            out: list[Any] = []
-            append = out.append
-            for _ in range(n):
-                v, pos = _dec(data, pos, depth, st)
-                append(v)
-            return out, pos
         d = {}
         for _ in range(n):
             end = pos + 4 + _u32(data, pos)[0]
             if end > len(data):
                 raise WireError("truncated key")
             k = data[pos + 4 : end].decode("utf-8", "surrogatepass")
-            d[k], pos = _dec(data, end, depth, st)
+            d[k], pos = _dec(data, end, depth, mf)
         if len(d) != n:
             raise WireError("duplicate key in a dict")
         return d, pos
+    return _dec_rare(data, tag, pos, mf)
+
+
+def _dec_rare(data: bytes, tag: int, pos: int, mf: Any) -> tuple[Any, int]:
     if tag == T_BYTES:
         end = pos + 4 + _u32(data, pos)[0]
         if end > len(data):
@@ -250,14 +336,50 @@ def _dec(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
         except OverflowError:
             raise WireError("datetime out of range") from None
         return v, pos + 9
-    if tag == T_FUNC and st[1] is not None:
+    if tag == T_FUNC and mf is not None:
         fid = _u32(data, pos)[0]
         is_async = data[pos + 4] == 1
         end = pos + 9 + _u32(data, pos + 5)[0]
         if end > len(data):
             raise WireError("truncated function name")
-        return st[1](fid, data[pos + 9 : end].decode("utf-8", "surrogatepass"), is_async), end
+        return mf(fid, data[pos + 9 : end].decode("utf-8", "surrogatepass"), is_async), end
     raise WireError(f"unknown value tag 0x{tag:02x}")
+
+
+def _dec_counted(data: bytes, pos: int, depth: int, st: list[Any]) -> tuple[Any, int]:
+    """``_dec`` that also bounds the number of values: ``st`` is
+    ``[nodes left, make_func]``."""
+    st[0] -= 1
+    if st[0] < 0:
+        raise WireError("too many values in one message")
+    tag = data[pos]
+    if tag == T_LIST or tag == T_DICT:
+        pos += 1
+        if depth >= MAX_DEPTH:
+            raise WireError(f"value nested deeper than {MAX_DEPTH} levels")
+        n = _u32(data, pos)[0]
+        pos += 4
+        if n > len(data) - pos:
+            raise WireError("container count larger than the message")
+        depth += 1
+        if tag == T_LIST:
+            out: list[Any] = []
+            append = out.append
+            for _ in range(n):
+                v, pos = _dec_counted(data, pos, depth, st)
+                append(v)
+            return out, pos
+        d = {}
+        for _ in range(n):
+            end = pos + 4 + _u32(data, pos)[0]
+            if end > len(data):
+                raise WireError("truncated key")
+            k = data[pos + 4 : end].decode("utf-8", "surrogatepass")
+            d[k], pos = _dec_counted(data, end, depth, st)
+        if len(d) != n:
+            raise WireError("duplicate key in a dict")
+        return d, pos
+    return _dec(data, pos, depth, st[1])  # a scalar
 
 
 def decode(
@@ -265,14 +387,18 @@ def decode(
     *,
     max_nodes: int = 1 << 24,
     make_func: Callable[[int, str, bool], Any] | None = None,
+    start: int = 0,
 ) -> Any:
-    """Decode one value that must fill ``data`` exactly; ``WireError`` otherwise.
+    """Decode one value that must fill ``data[start:]`` exactly; ``WireError`` otherwise.
 
     ``make_func(id, name, is_async)`` builds host-function proxies (child side);
     without it the function tag is rejected.
     """
     try:
-        v, pos = _dec(data, 0, 0, [max_nodes, make_func])
+        if len(data) - start <= max_nodes:
+            v, pos = _dec(data, start, 0, make_func)
+        else:
+            v, pos = _dec_counted(data, start, 0, [max_nodes, make_func])
     except WireError:
         raise
     except UnicodeDecodeError as exc:

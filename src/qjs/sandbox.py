@@ -15,7 +15,6 @@ import collections
 import functools
 import inspect
 import os
-import select
 import signal
 import socket
 import struct
@@ -72,6 +71,13 @@ _KINDS: dict[str, type[BaseException]] = {
     "IndexError": IndexError,
     "UnicodeError": UnicodeError,
 }
+
+
+_U32_FROM = struct.Struct("<I").unpack_from
+_TIMEVAL = struct.Struct("@ll").pack
+_MAX_NODES: int = qjs.MAX_NODES
+# results of host functions that are never awaitable (skip inspect.isawaitable)
+_PLAIN = frozenset({int, str, float, bool, type(None), list, dict, tuple, bytes})
 
 
 class _Malformed(Exception):
@@ -192,6 +198,146 @@ def _console_write(level: str, text: str) -> None:
     stream.write(text + "\n")
 
 
+class _Turn:
+    """A pool run's place in its worker's line: ``end()`` wakes the run after it."""
+
+    __slots__ = ("ended", "waiter")
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def end(self) -> None:
+        self.ended = True
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+
+class _QueuedRun:
+    """A pool run queued behind the run in progress on the same worker."""
+
+    __slots__ = ("frame", "sent", "gen")
+
+    def __init__(self, fields: list[Any], sb: Sandbox) -> None:
+        data = _wire.encode_frame(_c.OP_EVAL, fields, sb._register)
+        # a large request waits for its turn (a blocking send must not stall the loop)
+        self.frame: bytearray | None = data if len(data) <= 32768 else None
+        self.sent = False
+        self.gen = 0
+
+    def send(self, sb: Sandbox) -> None:
+        sock = sb._sock
+        if sock is None or self.frame is None:
+            return
+        try:
+            sock.sendall(self.frame)
+        except OSError:
+            return
+        self.sent = True
+        self.gen = sb._gen
+
+
+class _AsyncRequest:
+    """One request awaited on an event loop: reads the child's messages as they
+    arrive, runs host calls, and settles ``done`` with the final answer."""
+
+    __slots__ = ("sb", "loop", "fd", "done", "tasks")
+
+    def __init__(self, sb: Sandbox, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        self.sb = sb
+        self.loop = loop
+        self.fd = fd
+        self.done: asyncio.Future[tuple[int, list[Any]]] = loop.create_future()
+        self.tasks: set[asyncio.Future[Any]] | None = None
+
+    def expire(self) -> None:
+        if not self.done.done():
+            self.done.set_exception(_Deadline())
+
+    def on_readable(self) -> None:
+        sb = self.sb
+        done = self.done
+        try:
+            data = os.read(self.fd, 65536)
+            if not data:
+                raise _Eof()
+            buf = sb._buf
+            if not buf and len(data) > 4 and _U32_FROM(data, 0)[0] == len(data) - 4:
+                # exactly one whole frame: the usual case
+                if len(data) - 4 > sb._max_message:
+                    raise _Malformed(f"frame length {len(data) - 4}")
+                op = data[4]
+                f = sb._decode(op, data, 5)
+                if op != _c.OP_CALL:
+                    self.finish(op, f)
+                    return
+                self.call(f)
+                return
+            buf += data
+            self.drain()
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
+
+    def drain(self) -> None:
+        """Handle the whole frames already read (a pipelined run's messages may have
+        arrived with the answer of the run before it)."""
+        sb = self.sb
+        while not self.done.done():
+            got = sb._parse()
+            if got is None:
+                return
+            op, f = got
+            if op != _c.OP_CALL:
+                self.finish(op, f)
+                return
+            self.call(f)
+
+    def finish(self, op: int, f: list[Any]) -> None:
+        if self.done.done():
+            return
+        q = self.sb._queued
+        if q is not None and not q.sent and q.frame is not None:
+            # the next run of a pool worker goes out now, so the child finds it
+            # waiting when it has made its next context
+            q.send(self.sb)
+        self.done.set_result((op, f))
+
+    def call(self, f: list[Any]) -> None:
+        sb = self.sb
+        r = sb._call_host(f)
+        if r is not None:
+            sb._send(_c.OP_PENDING, [f[0]])
+            task = asyncio.ensure_future(_as_coroutine(r))
+            if self.tasks is None:
+                self.tasks = set()
+            self.tasks.add(task)
+            task.add_done_callback(functools.partial(self.settle, cid=f[0]))
+
+    def settle(self, task: asyncio.Future[Any], *, cid: int) -> None:
+        sb = self.sb
+        done = self.done
+        if self.tasks is not None:
+            self.tasks.discard(task)
+        if done.done() or task.cancelled():
+            return
+        try:
+            exc = task.exception()
+            if exc is None:
+                try:
+                    sb._send(_c.OP_RESOLVE, [cid, task.result()])
+                except (TypeError, ValueError) as e:
+                    sb._raise_to_child(_c.OP_REJECT, cid, e)
+            elif isinstance(exc, Exception):
+                sb._raise_to_child(_c.OP_REJECT, cid, exc)
+            else:
+                done.set_exception(exc)
+        except BaseException as e:  # the socket broke
+            if not done.done():
+                done.set_exception(e)
+
+
 # ---------------------------------------------------------------- Sandbox
 
 
@@ -275,10 +421,22 @@ class Sandbox:
         self._alock_loop: Any = None
         self._sock: socket.socket | None = None
         self._poll: Any = None
+        self._rcvtimeo = 0.0  # the socket's SO_RCVTIMEO (0: none)
         self._buf = bytearray()
         self._pid: int | None = None
         self._closed = False
         self._inflight: tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]] | None = None
+        self._gen = 0  # which child: counts starts
+        self._eval_frames: dict[tuple[Any, ...], bytes] = {}  # encoded eval requests
+        self._rl: asyncio.AbstractEventLoop | None = None  # the loop our reader is on
+        self._rfd = -1
+        self._rgen = 0
+        self._r_eof = False  # the child closed its end while no request was reading
+        self._areq: _AsyncRequest | None = None  # the request reading now
+        self._pool_jobs = 0  # pool runs holding this worker (SandboxPool's bookkeeping)
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._turn: _Turn | None = None  # the last pool run's (ended when it ends)
+        self._queued: _QueuedRun | None = None  # the pool run waiting for its turn
         self.restarts = 0
         self._encoded_options = self._encode_options()
         self._start()
@@ -303,6 +461,9 @@ class Sandbox:
         start_timeout = float(self._opts.get("start_timeout", 30.0))
         pid, sock = _fork_server().spawn(self._encoded_options)
         self._pid, self._sock, self._buf, self._poll = pid, sock, bytearray(), None
+        self._rcvtimeo = 0.0
+        self._r_eof = False
+        self._gen += 1
         self._compiled = set()
         try:
             op, f = self._recv_sync(time.monotonic() + start_timeout)
@@ -430,7 +591,7 @@ class Sandbox:
         return fid, name if isinstance(name, str) else "", is_async
 
     def _send(self, op: int, fields: list[Any]) -> None:
-        data = _wire.frame(op, _wire.encode(fields, on_callable=self._register))
+        data = _wire.encode_frame(op, fields, self._register)
         assert self._sock is not None
         self._sock.sendall(data)
 
@@ -438,7 +599,7 @@ class Sandbox:
         buf = self._buf
         if len(buf) < 4:
             return None
-        n = int.from_bytes(buf[:4], "little")
+        n = _U32_FROM(buf, 0)[0]
         if n < 1 or n > self._max_message:
             raise _Malformed(f"frame length {n}")
         if len(buf) < 4 + n:
@@ -446,36 +607,64 @@ class Sandbox:
         op = buf[4]
         body = bytes(buf[5 : 4 + n])
         del buf[: 4 + n]
+        return op, self._decode(op, body, 0)
+
+    def _decode(self, op: int, data: bytes, start: int) -> list[Any]:
         try:
-            f = _wire.decode(body, max_nodes=qjs.MAX_NODES)
+            f = _wire.decode(data, max_nodes=_MAX_NODES, start=start)
         except ValueError as exc:
             raise _Malformed(str(exc)) from None
         if type(f) is not list:
             raise _Malformed("a message is not a list")
         _validate(op, f, self._funcs)
-        return op, f
+        return f
 
     def _recv_sync(self, deadline: float | None) -> tuple[int, list[Any]]:
+        """The next message. One blocking read per message (no poll first): the
+        socket's receive timeout (``SO_RCVTIMEO``) bounds each read by the deadline."""
         sock = self._sock
         assert sock is not None
         fd = sock.fileno()
+        buf = self._buf
         while True:
-            got = self._parse()
-            if got is not None:
-                return got
+            if buf:
+                got = self._parse()
+                if got is not None:
+                    return got
             if deadline is not None:
                 wait = deadline - time.monotonic()
                 if wait <= 0:
                     raise _Deadline()
-                if self._poll is None:  # poll, not select: descriptors above 1023 work
-                    self._poll = select.poll()
-                    self._poll.register(fd, select.POLLIN)
-                if not self._poll.poll(wait * 1000.0 + 1.0):
-                    raise _Deadline()
-            data = os.read(fd, 65536)
+                rcv = self._rcvtimeo
+                if rcv == 0.0 or rcv > wait + 0.005 or rcv < wait - 0.005:
+                    self._set_rcvtimeo(sock, wait)
+            elif self._rcvtimeo != 0.0:
+                self._set_rcvtimeo(sock, 0.0)
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:  # the receive timeout expired: look at the deadline
+                continue
             if not data:
                 raise _Eof()
-            self._buf += data
+            if not buf and len(data) > 4:
+                # the usual case: the read holds exactly one whole frame
+                n = _U32_FROM(data, 0)[0]
+                if n == len(data) - 4:
+                    if n > self._max_message:
+                        raise _Malformed(f"frame length {n}")
+                    op = data[4]
+                    return op, self._decode(op, data, 5)
+            buf += data
+
+    def _set_rcvtimeo(self, sock: socket.socket, wait: float) -> None:
+        if wait > 0.0:
+            wait = max(wait, 0.001)  # 0 would mean "no timeout"
+            sec = int(wait)
+            usec = int((wait - sec) * 1e6)
+        else:
+            sec = usec = 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _TIMEVAL(sec, usec))
+        self._rcvtimeo = wait
 
     def _deadline(self, timeout: Any) -> float | None:
         t = self.timeout if timeout is _DEFAULT else timeout
@@ -521,7 +710,7 @@ class Sandbox:
         except Exception as exc:
             self._raise_to_child(_c.OP_RAISE, cid, exc)
             return None
-        if inspect.isawaitable(r):
+        if type(r) not in _PLAIN and inspect.isawaitable(r):
             return r
         try:
             self._send(_c.OP_RETURN, [cid, r])
@@ -538,13 +727,27 @@ class Sandbox:
         self._send(op, [cid, type(exc).__name__, msg])
 
     # -- requests (sync)
-    def _request(self, op: int, fields: list[Any], timeout: Any, replay: bool = True) -> Any:
+    def _request(
+        self,
+        op: int,
+        fields: list[Any] | None,
+        timeout: Any,
+        replay: bool = True,
+        frame: bytes | None = None,
+    ) -> Any:
+        """Send ``fields`` (or the encoded ``frame``) and wait for the answer."""
         with self._lock:
             self._ensure()
-            self._host_errors.clear()
+            if self._host_errors:
+                self._host_errors.clear()
             deadline = self._deadline(timeout)
             try:
-                self._send(op, fields)
+                if frame is not None:
+                    assert self._sock is not None
+                    self._sock.sendall(frame)
+                else:
+                    assert fields is not None
+                    self._send(op, fields)
                 while True:
                     rop, f = self._recv_sync(deadline)
                     if rop == _c.OP_CALL:
@@ -582,77 +785,87 @@ class Sandbox:
             finally:
                 self._lock.release()
 
+    # -- the event-loop reader. A pool worker's reader stays registered from one run to
+    # the next when the next was sent ahead (saves a register and an unregister per run).
+    def _on_readable(self) -> None:
+        req = self._areq
+        if req is not None:
+            req.on_readable()
+            return
+        # between two runs: keep what arrives for the next one
+        try:
+            data = os.read(self._rfd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._r_eof = True
+        else:
+            self._buf += data
+            if len(self._buf) <= self._max_message + 5:
+                return
+        self._drop_reader()  # the next run reads the rest (or meets the end)
+
+    def _drop_reader(self) -> None:
+        loop = self._rl
+        if loop is not None:
+            self._rl = None
+            if not loop.is_closed():
+                loop.remove_reader(self._rfd)
+
+    def _settle_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a request on ``loop``: keep the reader for the pool run already sent
+        to this child, else unregister it."""
+        if self._rl is not loop or self._areq is not None:
+            return
+        q = self._queued
+        if (
+            q is not None
+            and q.sent
+            and q.gen == self._gen == self._rgen
+            and self._sock is not None
+            and not self._closed
+        ):
+            return
+        self._drop_reader()
+
     async def _request_async_locked(
-        self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any], timeout: Any
+        self, loop: asyncio.AbstractEventLoop, op: int, fields: list[Any] | None, timeout: Any
     ) -> Any:
+        """``fields`` None: the request was sent already (a pipelined pool run)."""
         self._ensure()
-        self._host_errors.clear()
+        if self._host_errors:
+            self._host_errors.clear()
         deadline = self._deadline(timeout)
-        done: asyncio.Future[tuple[int, list[Any]]] = loop.create_future()
-        tasks: set[asyncio.Future[Any]] = set()
         sock = self._sock
         assert sock is not None
         fd = sock.fileno()
-
-        def settle(task: asyncio.Future[Any], *, cid: int) -> None:
-            tasks.discard(task)
-            if done.done() or task.cancelled():
-                return
-            try:
-                exc = task.exception()
-                if exc is None:
-                    try:
-                        self._send(_c.OP_RESOLVE, [cid, task.result()])
-                    except (TypeError, ValueError) as e:
-                        self._raise_to_child(_c.OP_REJECT, cid, e)
-                elif isinstance(exc, Exception):
-                    self._raise_to_child(_c.OP_REJECT, cid, exc)
-                else:
-                    done.set_exception(exc)
-            except BaseException as e:  # the socket broke
-                if not done.done():
-                    done.set_exception(e)
-
-        def on_readable() -> None:
-            try:
-                data = os.read(fd, 65536)
-                if not data:
-                    raise _Eof()
-                self._buf += data
-                while not done.done():
-                    got = self._parse()
-                    if got is None:
-                        return
-                    rop, f = got
-                    if rop != _c.OP_CALL:
-                        done.set_result(got)
-                        return
-                    r = self._call_host(f)
-                    if r is not None:
-                        self._send(_c.OP_PENDING, [f[0]])
-                        task = asyncio.ensure_future(_as_coroutine(r))
-                        tasks.add(task)
-                        task.add_done_callback(functools.partial(settle, cid=f[0]))
-            except BaseException as exc:
-                if not done.done():
-                    done.set_exception(exc)
-
-        def on_deadline() -> None:
-            if not done.done():
-                done.set_exception(_Deadline())
-
+        req = _AsyncRequest(self, loop, fd)
+        done = req.done
         timer = None
         if deadline is not None:
-            timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), on_deadline)
+            timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()), req.expire)
         try:
-            self._send(op, fields)
-            loop.add_reader(fd, on_readable)
+            if fields is not None:
+                self._send(op, fields)
+            if self._rl is not None and (self._rgen != self._gen or self._rfd != fd):
+                self._drop_reader()  # left for a child that is gone
+            if self._rl is None:
+                loop.add_reader(fd, self._on_readable)
+                self._rl, self._rfd, self._rgen = loop, fd, self._gen
+            self._areq = req
             self._inflight = (loop, done)
             try:
+                if self._buf:
+                    req.drain()
+                if self._r_eof and not done.done():
+                    raise _Eof()  # the child closed its end after what was read
                 rop, f = await done
             finally:
                 self._inflight = None
-                loop.remove_reader(fd)
+                self._areq = None
+                self._settle_reader(loop)
+            if rop == _c.OP_RESULT:
+                return f[0]
             return self._finish(rop, f)
         except _Deadline:
             self._kill()
@@ -670,8 +883,9 @@ class Sandbox:
         finally:
             if timer is not None:
                 timer.cancel()
-            for t in list(tasks):
-                t.cancel()
+            if req.tasks:
+                for t in list(req.tasks):
+                    t.cancel()
 
     # -- the public surface
     @property
@@ -705,6 +919,18 @@ class Sandbox:
         timeout: float | None = _DEFAULT,
     ) -> Any:
         """Evaluate ``code`` in the child; returns the converted completion value."""
+        if type(code) is str and type(filename) is str and type(module) is bool:
+            # the same code again (a loop, a poll): its request is encoded once
+            key = (code, filename, module, timeout)
+            frame = self._eval_frames.get(key)
+            if frame is None:
+                fields = [code, filename, module, _t(timeout), False, False, None]
+                frame = bytes(_wire.encode_frame(_c.OP_EVAL, fields))
+                if len(frame) <= 4096:
+                    if len(self._eval_frames) >= 64:
+                        del self._eval_frames[next(iter(self._eval_frames))]
+                    self._eval_frames[key] = frame
+            return self._request(_c.OP_EVAL, None, timeout, frame=frame)
         return self._request(
             _c.OP_EVAL,
             [_check_code(code), filename, module, _t(timeout), False, False, None],
@@ -735,16 +961,48 @@ class Sandbox:
         module: bool,
         snapshots: Mapping[str, bytes] | None = None,
     ) -> Any:
-        # a pool holds its worker exclusively: no per-sandbox asyncio lock needed
+        # A pool holds its worker (no per-sandbox asyncio lock). It may hand a worker
+        # a second run while the first is in progress (same event loop): that run
+        # waits for its turn here, and its request is sent as soon as the answer of
+        # the first arrives, so the child does not wait for this process between runs.
         fields = _fresh_fields(code, globs, filename, timeout, module, snapshots, True)
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("the Sandbox is in use by another thread or a host function")
+        loop = asyncio.get_running_loop()
+        prev = self._turn
+        mine = _Turn()
+        self._turn = mine
+        sent = False
         try:
-            return await self._request_async_locked(
-                asyncio.get_running_loop(), _c.OP_EVAL, fields, timeout
-            )
+            if prev is not None and not prev.ended:
+                q = None
+                try:
+                    q = _QueuedRun(fields, self)
+                    self._queued = q
+                    wake: asyncio.Future[None] = loop.create_future()
+                    prev.waiter = wake
+                    await wake
+                except BaseException:
+                    if self._turn is mine:
+                        self._turn = prev  # out of the line: a later run waits for prev
+                    if q is not None and q.sent and q.gen == self._gen and self._sock is not None:
+                        self._kill()  # the child started this run: stop it, as a cancel does
+                    raise
+                finally:
+                    if q is not None and self._queued is q:
+                        self._queued = None
+                sent = q.sent and q.gen == self._gen and self._sock is not None
+            if not self._lock.acquire(blocking=False):
+                raise RuntimeError("the Sandbox is in use by another thread or a host function")
+            try:
+                return await self._request_async_locked(
+                    loop, _c.OP_EVAL, None if sent else fields, timeout
+                )
+            finally:
+                self._lock.release()
         finally:
-            self._lock.release()
+            self._settle_reader(loop)
+            if self._turn is mine:
+                self._turn = None
+            mine.end()
 
     def _run_fresh_sync(
         self,
@@ -910,6 +1168,9 @@ def _validate(op: int, f: list[Any], funcs: Mapping[int, Any]) -> None:
 # ---------------------------------------------------------------- the pool
 
 
+_PIPELINE = 2  # async runs a pool worker holds at once: one running, one sent ahead
+
+
 class SandboxPool:
     """``size`` warm Sandboxes; each ``run`` gets a fresh context in one of them.
 
@@ -949,7 +1210,9 @@ class SandboxPool:
         return self._closed
 
     def _waiting(self) -> int:
-        return len(self._waiters) + self._sync_waiting
+        # a run sent ahead to a busy worker waits too (for the run before it)
+        ahead = sum(w._pool_jobs - 1 for w in self._workers if w._pool_jobs > 1)
+        return len(self._waiters) + self._sync_waiting + ahead
 
     def _check_room(self) -> None:
         if self._closed:
@@ -957,12 +1220,27 @@ class SandboxPool:
         if self.max_waiting is not None and self._waiting() >= self.max_waiting:
             raise _errors.Error(f"SandboxPool: {self._waiting()} callers already waiting")
 
+    def _take(self, loop: asyncio.AbstractEventLoop | None) -> Sandbox | None:
+        """An idle worker; else (async) one busy on ``loop`` with room for a run
+        sent ahead. The caller holds the lock."""
+        if self._idle:
+            w = self._idle.popleft()
+            w._pool_jobs, w._pool_loop = 1, loop
+            return w
+        if loop is not None:
+            for w in self._workers:
+                if w._pool_loop is loop and 0 < w._pool_jobs < _PIPELINE:
+                    w._pool_jobs += 1
+                    return w
+        return None
+
     async def _acquire(self) -> Sandbox:
         loop = asyncio.get_running_loop()
         with self._lock:
             self._check_room()
-            if self._idle:
-                return self._idle.popleft()
+            w = self._take(loop)
+            if w is not None:
+                return w
             fut: asyncio.Future[Sandbox] = loop.create_future()
             self._waiters.append((loop, fut))
         try:
@@ -986,7 +1264,9 @@ class SandboxPool:
                     if self._closed:
                         raise _errors.ClosedError("the SandboxPool is closed")
                     self._cond.wait()
-                return self._idle.popleft()
+                w = self._take(None)
+                assert w is not None
+                return w
             finally:
                 self._sync_waiting -= 1
 
@@ -994,19 +1274,30 @@ class SandboxPool:
         with self._lock:
             if self._closed:
                 return
-            while self._waiters:
-                loop, fut = self._waiters.popleft()
-                if fut.done():
+            w._pool_jobs -= 1
+            if w._pool_jobs == 0:
+                w._pool_loop = None
+            while self._waiters and w._pool_jobs < _PIPELINE:
+                if w._pool_jobs == 0:
+                    loop, fut = self._waiters.popleft()
+                else:  # busy: its free slot goes to a caller on the same loop
+                    for i, (loop, fut) in enumerate(self._waiters):
+                        if loop is w._pool_loop:
+                            del self._waiters[i]
+                            break
+                    else:
+                        return
+                if fut.done() or loop.is_closed():
                     continue
-                if loop.is_closed():
-                    continue
+                w._pool_jobs += 1
+                w._pool_loop = loop
                 if asyncio._get_running_loop() is loop:
-                    loop.call_soon(_hand_over, self, fut, w)
+                    fut.set_result(w)  # not done (checked above), and this is its loop
                 else:
                     loop.call_soon_threadsafe(_hand_over, self, fut, w)
-                return
-            self._idle.append(w)
-            self._cond.notify()
+            if w._pool_jobs == 0:
+                self._idle.append(w)
+                self._cond.notify()
 
     async def run(
         self,
