@@ -225,20 +225,16 @@ class Base:
         return {"metrics": {"ms": vals}, "primary": "ms", "info": {"module": name}}
 
     def run_context_rss(self, reps):
-        """RSS per idle context, each with its own runtime, over RSS_CONTEXTS of them."""
+        """RSS per idle context, each with its own runtime, over RSS_CONTEXTS of them. One
+        measurement per process (freed memory would be reused by a second one)."""
         make = self.rss_context_factory()
-        make()  # warm-up: first-use allocations of the binding are not per context
-        vals = []
-        for _ in range(max(reps, 1)):
-            gc.collect()
-            r0 = rss_bytes()
-            keep = [make() for _ in range(RSS_CONTEXTS)]
-            r1 = rss_bytes()
-            vals.append((r1 - r0) / RSS_CONTEXTS / 1024)
-            self.rss_release(keep)
-            del keep
-            gc.collect()
-        return {"metrics": {"rss_kb": vals}, "primary": "rss_kb",
+        warm = make()  # first-use allocations of the binding are not per context
+        gc.collect()
+        r0 = rss_bytes()
+        keep = [make() for _ in range(RSS_CONTEXTS)]
+        r1 = rss_bytes()
+        self.rss_release(keep + [warm])
+        return {"metrics": {"rss_kb": [(r1 - r0) / RSS_CONTEXTS / 1024]}, "primary": "rss_kb",
                 "info": {"contexts": RSS_CONTEXTS}}
 
     def rss_release(self, objs):
