@@ -67,6 +67,7 @@ include "_context.pxi"
 include "_handle.pxi"
 include "_host.pxi"
 include "_script.pxi"
+include "_vectorcall.pxi"
 
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
                   _normalize_module)
