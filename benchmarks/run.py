@@ -394,7 +394,8 @@ def main(argv=None) -> int:
     for w in workloads:
         per = {b: [] for b in bindings}
         settled = {}  # binding -> result reused for later rounds (no such API / not importable)
-        for r in range(1 if w in ONE_ROUND else rounds):
+        w_rounds = 1 if w in ONE_ROUND else rounds
+        for r in range(w_rounds):
             order = bindings[r % len(bindings):] + bindings[: r % len(bindings)]
             for b in order:
                 if b in settled:
@@ -409,7 +410,7 @@ def main(argv=None) -> int:
                 res = run_worker(py, env, b, w, reps, args.timeout)
                 per[b].append(res)
                 shown = res.get("na") or fmt(statistics.median(res["metrics"][res["primary"]]))
-                log(f"  {w:20s} round {r + 1}/{rounds} {b:11s} {shown}  [{time.time() - t0:.1f}s]")
+                log(f"  {w:20s} round {r + 1}/{w_rounds} {b:11s} {shown}  [{time.time() - t0:.1f}s]")
                 if "na" in res and b != "qjs" and "traceback" not in res and "crash" not in res["na"] \
                         and "timed out" not in res["na"]:
                     settled[b] = res  # a peer without the API: no point repeating it

@@ -20,7 +20,6 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 import datetime as _datetime
-import inspect as _inspect
 import sys as _sys
 import threading as _threading
 
@@ -34,6 +33,24 @@ from qjs.errors import (
     JSStackOverflowError,
     JSTimeoutError,
 )
+
+
+
+class _LazyModule:
+    """A module imported on first attribute use: `import qjs` does not pay for
+    asyncio and inspect (about 30 ms) until a context needs them."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+        value = getattr(importlib.import_module(self._name), attr)
+        setattr(self, attr, value)
+        return value
+
+
+_inspect = _LazyModule("inspect")
 
 QUICKJS_VERSION = JS_GetVersion().decode()
 

@@ -11,7 +11,7 @@
 # without suspending resolves its promise with no Task at all. One that suspends
 # is handed to an asyncio Task, from the point where it suspended.
 
-import asyncio as _asyncio
+_asyncio = _LazyModule("asyncio")
 import types as _types
 import warnings as _warnings
 
