@@ -32,13 +32,16 @@ def _release_flags():
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or ""
     compile_args, link_args = [], []
     if LTO:
-        # one partition: no parallel LTRANS jobs (and no warning about them), same code
-        lto = ["-flto"] if "clang" in cc else ["-flto", "-flto-partition=one"]
+        # GCC: one partition, so no parallel LTRANS jobs (nor a warning about them);
+        # clang or an unnamed `cc`: plain -flto, which both understand
+        is_gcc = any("gcc" in os.path.basename(t) for t in cc.split() if not t.startswith("-"))
+        lto = ["-flto", "-flto-partition=one"] if is_gcc else ["-flto"]
         compile_args += lto
         link_args += lto
     if sys.platform.startswith("linux"):
         compile_args.append("-fno-plt")
     return compile_args, link_args
+
 
 define_macros = [("QUICKJS_NG_BUILD", None), ("_GNU_SOURCE", None)]
 if DEBUG:
