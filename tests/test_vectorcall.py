@@ -62,3 +62,27 @@ def test_vectorcall_survives_the_handle_disposed_while_it_runs(ctx):
     holder["f"] = ctx.eval_handle("() => drop() + 1")
     assert holder["f"]() == 6
     assert not holder["f"].alive
+
+
+def test_vectorcall_fast_argument_conversions_match_the_general_ones(ctx):
+    """Exact ints in int32 range and floats skip the general conversion: same JS values."""
+    import enum
+    import math
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    f = ctx.eval_handle("(x) => [typeof x, Object.is(x, -0), String(x)]")
+    values = [0, 1, -1, 2**31 - 1, -2**31, 2**31, -2**31 - 1, 2**53, 2**53 + 1, -2**53 - 1,
+              10**30, True, False, Color.RED, 0.0, -0.0, 1.5, 3.0, 1e300, math.inf, -math.inf,
+              math.nan, 2.0**31]
+    for v in values:
+        assert f(v) == type(f).__call__(f, v), v
+    assert f(2**31 - 1) == ["number", False, "2147483647"]
+    assert f(2**53 + 1)[0] == "bigint"
+    assert f(True)[0] == "boolean"
+    assert f(-0.0) == ["number", True, "0"]
+    ident = ctx.eval_handle("(x) => x")
+    for v in [0, -2**31, 2**31 - 1, 2**31, 7.0, 0.5, -0.0]:
+        r = ident(v)
+        assert r == v and type(r) is type(type(ident).__call__(ident, v)), v

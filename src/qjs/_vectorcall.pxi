@@ -4,6 +4,8 @@
 
 cdef extern from "Python.h":
     Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+    long PyLong_AsLongAndOverflow(object o, int *overflow) except? -1
+    double PyFloat_AS_DOUBLE(object o)
     unsigned long Py_TPFLAGS_HAVE_VECTORCALL
     ctypedef struct PyTypeObject:
         Py_ssize_t tp_vectorcall_offset
@@ -49,7 +51,7 @@ cdef object _call_value_array(Context c, JSValueConst f, PyObject **args, Py_ssi
     try:
         _conv_init(&st, c.runtime.q)
         for i in range(n):
-            argv[i] = _from_py(c, jctx, <object>args[i], &st)
+            argv[i] = _arg_to_js(c, jctx, <object>args[i], &st)
             done += 1
         # our own reference for the call: a host function may dispose the handle
         # (or close the context) while JS runs
@@ -61,7 +63,22 @@ cdef object _call_value_array(Context c, JSValueConst f, PyObject **args, Py_ssi
             JS_FreeValue(jctx, argv[i])
         if argv != stackbuf:
             free(argv)
+    if JS_VALUE_GET_TAG(r) == JS_TAG_INT and not c._closed:
+        return PyLong_FromLong(JS_VALUE_GET_INT(r))  # what _run_result gives, sooner
     return c._run_result(jctx, r)
+
+
+cdef inline JSValue _arg_to_js(Context c, JSContext *jctx, object o, _Conv *st) except *:
+    """_from_py with the commonest arguments first: exact ints in int32 range, floats."""
+    cdef long n
+    cdef int overflow = 0
+    if type(o) is int:
+        n = PyLong_AsLongAndOverflow(o, &overflow)
+        if overflow == 0 and -2147483648 <= n <= 2147483647:
+            return JS_NewInt32(jctx, <int32_t>n)
+    elif type(o) is float:
+        return JS_NewFloat64(jctx, PyFloat_AS_DOUBLE(o))
+    return _from_py(c, jctx, o, st)
 
 
 cdef void _handle_enable_vectorcall():
