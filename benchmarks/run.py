@@ -53,8 +53,16 @@ SPEC = {
     "idle_context_memory": ("KB/context", "abs_le", 60.0),
     "script_vs_eval": ("× of eval time", "abs_le", 1.0),
     "capture_locals_cost": ("× of capture off", "abs_le", 2.0),
+    "context_rss": ("KB/context", "abs_le", 100.0),
+    "compute_instr": ("instr/iteration", "ratio_le", 0.9),
+    "py_to_js_instr": ("instr/call", "ratio_le", 0.6),
+    "js_to_py_instr": ("instr/call", "ratio_le", 0.5),
+    "import_time": ("ms", "none", None),
 }
 HIGHER_IS_BETTER = {"threads"}
+# callgrind counts are deterministic: one round is enough
+ONE_ROUND = {"compute_instr", "py_to_js_instr", "js_to_py_instr"}
+NOTES = HERE / "NOTES.md"  # hand-written analysis, appended to RESULTS.md when present
 
 
 def log(msg: str) -> None:
@@ -224,6 +232,9 @@ def compare(workload, results):
     if kind == "ratio_le":
         goal = f"ratio ≤ {thr:g}"
         status = None if ratio is None else ratio <= thr
+    elif kind == "none":
+        goal = "(none)"
+        status = None
     elif kind == "abs_le":
         what = "engine-side " if workload == "idle_context_memory" else ""
         goal = f"qjs {what}≤ {thr:g} {SPEC[workload][0].split('/')[0]}"
@@ -384,7 +395,8 @@ def main(argv=None) -> int:
     for w in workloads:
         per = {b: [] for b in bindings}
         settled = {}  # binding -> result reused for later rounds (no such API / not importable)
-        for r in range(rounds):
+        w_rounds = 1 if w in ONE_ROUND else rounds
+        for r in range(w_rounds):
             order = bindings[r % len(bindings):] + bindings[: r % len(bindings)]
             for b in order:
                 if b in settled:
@@ -399,7 +411,7 @@ def main(argv=None) -> int:
                 res = run_worker(py, env, b, w, reps, args.timeout)
                 per[b].append(res)
                 shown = res.get("na") or fmt(statistics.median(res["metrics"][res["primary"]]))
-                log(f"  {w:20s} round {r + 1}/{rounds} {b:11s} {shown}  [{time.time() - t0:.1f}s]")
+                log(f"  {w:20s} round {r + 1}/{w_rounds} {b:11s} {shown}  [{time.time() - t0:.1f}s]")
                 if "na" in res and b != "qjs" and "traceback" not in res and "crash" not in res["na"] \
                         and "timed out" not in res["na"]:
                     settled[b] = res  # a peer without the API: no point repeating it
@@ -462,6 +474,8 @@ See README.md for what each workload measures and how each peer is driven.
 
 {det}
 """
+    if NOTES.exists():
+        text += "\n" + NOTES.read_text()
     (HERE / "RESULTS.md").write_text(text)
 
 

@@ -84,6 +84,15 @@ for (let k = 0; k < 10; k++) acc += ag.step(k);
 ({out, acc})
 """
 SCRIPT_RUNS = 200
+RSS_CONTEXTS = 100
+# Instruction counts (valgrind --tool=callgrind): the kernel runs once with N1 and once with
+# N2 operations; (Ir(N2) - Ir(N1)) / (N2 - N1) is the cost of one operation, start-up and
+# set-up cancelling out.
+INSTR_OPS = {"py_to_js_instr": (2_000, 6_000), "js_to_py_instr": (2_000, 6_000),
+             "compute_instr": (100_000, 300_000)}
+COMPUTE_N = "let s=0; for (let i=0;i<=%d;i++) if (i%%3==0||i%%5==0||i%%9==0) s+=i; s"
+IMPORT_NAMES = {"qjs": "qjs", "quickjs": "quickjs", "quickjs-ng": "quickjs",
+                "mini-racer": "py_mini_racer"}
 
 # Per-binding operation counts per repetition (the unit is always per operation, so a
 # slower binding may use fewer operations per repetition without changing its number).
@@ -153,6 +162,94 @@ class Base:
 
     def run_capture_locals_cost(self, reps):
         raise NotAvailable("qjs-only measurement (capture_locals on against off)")
+    # kernels for the instruction-count workloads: return a function running n operations
+    def kernel_py_to_js_instr(self, n):
+        raise NotAvailable("not measured")
+
+    def kernel_js_to_py_instr(self, n):
+        raise NotAvailable("no sync host functions")
+
+    def kernel_compute_instr(self, n):
+        src = COMPUTE_N % n
+        # multiples of 9 are multiples of 3: sum of multiples of 3 or 5 up to n, closed form
+        want = sum(sign * k * (n // k) * (n // k + 1) // 2 for k, sign in ((3, 1), (5, 1), (15, -1)))
+        ctx = self.new_plain_context()
+        return lambda: check(ctx.eval(src), want, "compute")
+
+    def new_plain_context(self):
+        raise NotAvailable("not measured")
+
+    def _instr(self, workload):
+        """Instructions per operation, from two callgrind runs of this worker's kernel."""
+        import re  # noqa: PLC0415
+        import subprocess  # noqa: PLC0415
+
+        self.kernel_for(workload, 1)  # raises NotAvailable before valgrind is started
+        n1, n2 = INSTR_OPS[workload]
+        counts = []
+        for n in (n1, n2):
+            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                   sys.executable, os.path.abspath(__file__), "--binding", self.binding,
+                   "--workload", workload, "--kernel", str(n)]
+            env = dict(os.environ, PYTHONHASHSEED="0")
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+            m = re.search(r"Collected : (\d+)", p.stderr)
+            if p.returncode != 0 or not m:
+                raise RuntimeError("callgrind run failed: " + p.stderr.strip()[-300:])
+            counts.append(int(m.group(1)))
+        per = (counts[1] - counts[0]) / (n2 - n1)
+        return {"metrics": {"instr_per_op": [per]}, "primary": "instr_per_op",
+                "info": {"n1": n1, "n2": n2, "tool": "callgrind"}}
+
+    def kernel_for(self, workload, n):
+        return getattr(self, "kernel_" + workload)(n)
+
+    def run_py_to_js_instr(self, reps):
+        return self._instr("py_to_js_instr")
+
+    def run_js_to_py_instr(self, reps):
+        return self._instr("js_to_py_instr")
+
+    def run_compute_instr(self, reps):
+        return self._instr("compute_instr")
+
+    def run_import_time(self, reps):
+        """Wall time of the first `import` of the binding in a fresh interpreter (ms),
+        less the same interpreter doing nothing."""
+        import subprocess  # noqa: PLC0415
+
+        code = ("import time; t = time.perf_counter(); %s; "
+                "print((time.perf_counter() - t) * 1e3)")
+        name = IMPORT_NAMES[self.binding]
+
+        def once(stmt):
+            p = subprocess.run([sys.executable, "-c", code % stmt], capture_output=True,
+                               text=True, timeout=120)
+            if p.returncode != 0:
+                raise RuntimeError(p.stderr.strip()[-300:])
+            return float(p.stdout.strip().splitlines()[-1])
+
+        once("import " + name)  # warm the file cache
+        vals = []
+        for _ in range(max(reps, 1) * 3):
+            vals.append(once("import " + name))
+        return {"metrics": {"ms": vals}, "primary": "ms", "info": {"module": name}}
+
+    def run_context_rss(self, reps):
+        """RSS per idle context, each with its own runtime, over RSS_CONTEXTS of them. One
+        measurement per process (freed memory would be reused by a second one)."""
+        make = self.rss_context_factory()
+        warm = make()  # first-use allocations of the binding are not per context
+        gc.collect()
+        r0 = rss_bytes()
+        keep = [make() for _ in range(RSS_CONTEXTS)]
+        r1 = rss_bytes()
+        self.rss_release(keep + [warm])
+        return {"metrics": {"rss_kb": [(r1 - r0) / RSS_CONTEXTS / 1024]}, "primary": "rss_kb",
+                "info": {"contexts": RSS_CONTEXTS}}
+
+    def rss_release(self, objs):
+        pass
 
     # --- common drivers built on the subclass primitives ---
     def per_op(self, reps: int, body, n: int, scale: float = 1e6, unit="us_per_op", info=None):
@@ -450,6 +547,32 @@ class QjsAdapter(Base):
         finally:
             on.close()
             off.close()
+    def new_plain_context(self):
+        return self.qjs.Context()
+
+    def rss_context_factory(self):
+        return self.qjs.Context
+
+    def rss_release(self, objs):
+        for c in objs:
+            c.close()
+
+    def kernel_py_to_js_instr(self, n):
+        ctx = self.qjs.Context()
+        add = ctx.eval_handle("(a,b)=>a+b")
+        check(add(2, 1), 3, "add")
+
+        def run():
+            for i in range(n):
+                add(i, 1)
+
+        return run
+
+    def kernel_js_to_py_instr(self, n):
+        ctx = self.qjs.Context()
+        ctx.globals["add"] = lambda a, b: a + b
+        src = JS_TO_PY_SRC.replace(str(JS_TO_PY_CALLS), str(n))
+        return lambda: check(ctx.eval(src), n * (n + 1) // 2, "js_to_py sum")
 
     def run_idle_context_memory(self, reps):
         qjs = self.qjs
@@ -603,6 +726,30 @@ class PetterSAdapter(Base):
 
     def run_await_py_coroutine(self, reps):
         raise NotAvailable("no async host functions")
+
+    def new_plain_context(self):
+        return self.q.Context()
+
+    def rss_context_factory(self):
+        return self.q.Context
+
+    def kernel_py_to_js_instr(self, n):
+        ctx = self.q.Context()
+        ctx.eval("var add = (a,b)=>a+b;")
+        add = ctx.get("add")
+        check(add(2, 1), 3, "add")
+
+        def run():
+            for i in range(n):
+                add(i, 1)
+
+        return run
+
+    def kernel_js_to_py_instr(self, n):
+        ctx = self.q.Context()
+        ctx.add_callable("add", lambda a, b: a + b)
+        src = JS_TO_PY_SRC.replace(str(JS_TO_PY_CALLS), str(n))
+        return lambda: check(ctx.eval(src), n * (n + 1) // 2, "js_to_py sum")
 
     def run_idle_context_memory(self, reps):
         n = count("idle_context_memory", self.binding)
@@ -785,6 +932,22 @@ class MiniRacerAdapter(Base):
         return {"metrics": {"us_per_op": vals}, "primary": "us_per_op",
                 "info": {"ops": AWAITS, "api": "MiniRacer.wrap_py_function"}}
 
+    def kernel_py_to_js_instr(self, n):
+        raise NotAvailable("V8 is not measured under valgrind (see py_to_js_call)")
+
+    def kernel_compute_instr(self, n):
+        raise NotAvailable("V8 is not measured under valgrind (see compute)")
+
+    def rss_context_factory(self):
+        return self.m.MiniRacer
+
+    def rss_release(self, objs):
+        for m in objs:
+            m.close()
+
+    def run_context_rss(self, reps):
+        return self._in_loop(lambda: Base.run_context_rss(self, reps))
+
     def run_idle_context_memory(self, reps):
         n = count("idle_context_memory", self.binding)
 
@@ -822,6 +985,11 @@ WORKLOADS = [
     "idle_context_memory",
     "script_vs_eval",
     "capture_locals_cost",
+    "context_rss",
+    "compute_instr",
+    "py_to_js_instr",
+    "js_to_py_instr",
+    "import_time",
 ]
 
 
@@ -831,6 +999,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workload", required=True, choices=WORKLOADS)
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions (after one warm-up)")
     ap.add_argument("--version-only", action="store_true")
+    ap.add_argument("--kernel", type=int, default=None,
+                    help="(under callgrind) run the workload's kernel once with this many operations")
     args = ap.parse_args(argv)
 
     out = {"binding": args.binding, "workload": args.workload}
@@ -843,6 +1013,10 @@ def main(argv=None) -> int:
     out["version"] = adapter.version()
     if args.version_only:
         print(json.dumps(out))
+        return 0
+    if args.kernel is not None:
+        run = adapter.kernel_for(args.workload, args.kernel)
+        run()
         return 0
     try:
         res = getattr(adapter, "run_" + args.workload)(args.reps)

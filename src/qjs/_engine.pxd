@@ -264,6 +264,7 @@ cdef class Handle:
     cdef object __weakref__
     cdef PyObject *_prev                # neighbours in the context's list (borrowed)
     cdef PyObject *_next
+    cdef void *_vectorcall              # Handle.__call__ by vectorcall (_vectorcall.pxi)
 
     cdef int _check(self) except -1
     cdef void _release(self)

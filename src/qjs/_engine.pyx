@@ -33,6 +33,9 @@ from qjs.errors import (
     JSTimeoutError,
 )
 
+
+
+
 QUICKJS_VERSION = JS_GetVersion().decode()
 
 #: Deepest nesting converted in either direction; deeper data (or a cycle) is a ValueError.
@@ -93,6 +96,7 @@ include "_turns.pxi"
 include "_frames.pxi"
 include "_inspector.pxi"
 include "_cli.pxi"
+include "_vectorcall.pxi"
 
 qjs_set_callbacks(_host_dispatch, _py_interrupt, _rejection_callback, _load_module,
                   _normalize_module)

@@ -61,6 +61,7 @@ cdef class Handle:
 
     def __cinit__(self):
         self.value = JS_UNDEFINED
+        self._vectorcall = <void *>_handle_vectorcall
 
     def __init__(self):
         raise TypeError("qjs.Handle objects are made by a Context")

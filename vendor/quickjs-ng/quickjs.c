@@ -265,6 +265,11 @@ typedef struct JSMallocState {
 
 #define JS_ARENA_ALIGN             8
 #define JS_ARENA_SIZE              4096
+/* The first arena of a size class is JS_ARENA_MIN_SIZE bytes and each new one
+   doubles, up to JS_ARENA_SIZE: a fresh runtime touches ~25 size classes with
+   a few blocks each, and full 4KB arenas left ~60KB of them unused. */
+#define JS_ARENA_MIN_SIZE          256
+#define JS_ARENA_GROW_STEPS        4   /* 256, 512, 1024, 2048, then 4096 */
 #define JS_ARENA_BLOCK_SIZE_COUNT  31
 #define JS_ARENA_MAX_SMALL_SIZE    512
 #define JS_ARENA_FREE_NIL          0xffff
@@ -311,6 +316,7 @@ typedef struct JSArenaState {
     struct list_head arena_list[JS_ARENA_BLOCK_SIZE_COUNT];
     struct list_head free_arena_list[JS_ARENA_BLOCK_SIZE_COUNT];
     _Alignas(JS_ARENA_ALIGN) uint8_t zero_size_block[sizeof(JSMallocBlockHeader)];
+    uint8_t n_arenas[JS_ARENA_BLOCK_SIZE_COUNT]; /* live arenas, saturating */
 } JSArenaState;
 
 typedef struct JSRuntimeFinalizerState {
@@ -1771,7 +1777,14 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
     int n_blocks, block_size, i;
 
     block_size = arena_block_sizes[block_size_idx];
-    n_blocks = (JS_ARENA_SIZE - sizeof(JSArena)) / block_size;
+    {
+        unsigned int k = rt->arena_state.n_arenas[block_size_idx];
+        size_t bytes = k >= JS_ARENA_GROW_STEPS ? JS_ARENA_SIZE :
+            (size_t)JS_ARENA_MIN_SIZE << k;
+        n_blocks = (bytes - sizeof(JSArena)) / block_size;
+        if (n_blocks < 1)
+            n_blocks = 1;
+    }
     ar = rt->mf.js_malloc(rt->malloc_state.opaque,
                           sizeof(JSArena) + (size_t)n_blocks * block_size);
     if (!ar)
@@ -1790,6 +1803,8 @@ static no_inline JSArena *arena_new(JSRuntime *rt, int block_size_idx)
     b->block_size_idx = block_size_idx;
     list_add(&ar->link, &rt->arena_state.arena_list[block_size_idx]);
     list_add(&ar->free_link, &rt->arena_state.free_arena_list[block_size_idx]);
+    if (rt->arena_state.n_arenas[block_size_idx] < 255)
+        rt->arena_state.n_arenas[block_size_idx]++;
     return ar;
 }
 
@@ -1886,6 +1901,8 @@ static void js_arena_free(JSRuntime *rt, void *ptr)
         if (unlikely(ar->n_used_blocks == 0)) {
             list_del(&ar->link);
             list_del(&ar->free_link);
+            if (rt->arena_state.n_arenas[block_size_idx] < 255)
+                rt->arena_state.n_arenas[block_size_idx]--;
             rt->mf.js_free(rt->malloc_state.opaque, ar);
         }
     }
@@ -1991,6 +2008,7 @@ static void js_arena_free_all(JSRuntime *rt)
         }
         init_list_head(&s->arena_list[i]);
         init_list_head(&s->free_arena_list[i]);
+        s->n_arenas[i] = 0;
     }
 }
 
@@ -8779,7 +8797,15 @@ static no_inline __exception int __js_poll_interrupts(JSContext *ctx)
     return 0;
 }
 
-static inline __exception int js_poll_interrupts(JSContext *ctx)
+#if defined(_MSC_VER) && !defined(__clang__)
+#define js_force_inline __forceinline
+#else
+#define js_force_inline inline __attribute__((always_inline))
+#endif
+
+/* always inlined: GCC kept an out-of-line copy that JS_CallInternal called on
+   every backward jump and call (about 5% of a tight loop's instructions) */
+static js_force_inline __exception int js_poll_interrupts(JSContext *ctx)
 {
     if (unlikely(--ctx->interrupt_counter <= 0)) {
         return __js_poll_interrupts(ctx);
