@@ -512,6 +512,22 @@ class Sandbox:
     def _kill(self) -> int | None:
         return self._reap(kill=True)
 
+    def _request_failure(self, exc: BaseException) -> BaseException:
+        """What a request that failed with `exc` raises; kills the child where the
+        exchange cannot go on (a missed deadline, a cancellation, KeyboardInterrupt)."""
+        if isinstance(exc, _Deadline):
+            self._kill()
+            return _errors.JSTimeoutError(
+                "the sandbox did not answer in time and was killed", name="InternalError"
+            )
+        if isinstance(exc, (_Eof, BrokenPipeError, ConnectionResetError)):
+            return self._crashed()
+        if isinstance(exc, _Malformed):
+            return self._malformed(exc)
+        if not isinstance(exc, Exception):  # cancelled, KeyboardInterrupt, SystemExit, ...
+            self._kill()
+        return exc
+
     def _crashed(self) -> SandboxCrashedError:
         code = self._reap(kill=False)
         if code == _c.EXIT_MAX_RSS:
@@ -758,19 +774,11 @@ class Sandbox:
                             self._raise_to_child(_c.OP_RAISE, f[0], RuntimeError(_ASYNC_NEEDS_LOOP))
                         continue
                     return self._finish(rop, f)
-            except _Deadline:
-                self._kill()
-                raise _errors.JSTimeoutError(
-                    "the sandbox did not answer in time and was killed", name="InternalError"
-                ) from None
-            except (_Eof, BrokenPipeError, ConnectionResetError):
-                raise self._crashed() from None
-            except _Malformed as exc:
-                raise self._malformed(exc) from None
             except BaseException as exc:
-                if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit, ...
-                    self._kill()
-                raise
+                err = self._request_failure(exc)
+                if err is exc:
+                    raise
+                raise err from None
 
     # -- requests (async)
     async def _request_async(self, op: int, fields: list[Any], timeout: Any) -> Any:
@@ -867,19 +875,11 @@ class Sandbox:
             if rop == _c.OP_RESULT:
                 return f[0]
             return self._finish(rop, f)
-        except _Deadline:
-            self._kill()
-            raise _errors.JSTimeoutError(
-                "the sandbox did not answer in time and was killed", name="InternalError"
-            ) from None
-        except (_Eof, BrokenPipeError, ConnectionResetError):
-            raise self._crashed() from None
-        except _Malformed as exc:
-            raise self._malformed(exc) from None
         except BaseException as exc:
-            if not isinstance(exc, Exception):  # cancelled, KeyboardInterrupt, ...
-                self._kill()
-            raise
+            err = self._request_failure(exc)
+            if err is exc:
+                raise
+            raise err from None
         finally:
             if timer is not None:
                 timer.cancel()
