@@ -117,6 +117,40 @@ def test_gil_released_while_js_runs():
         assert spins > 1000
 
 
+def _python_hook(filename, line):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["line hook", "builtin line hook", "host function",
+                                  "builtin host function"])
+def test_python_called_often_from_js_does_not_starve_other_threads(kind):
+    # JS that calls Python at every step needs the GIL at every step: dropping it
+    # between calls only to take it back at once would keep a waiting thread out
+    # for the whole run (each drop resets that thread's wait)
+    done = []
+
+    def work():
+        with qjs.Context(timeout=60) as c:
+            calls = {}
+            if kind == "line hook":
+                c.runtime.set_line_hook(_python_hook)
+            elif kind == "builtin line hook":
+                c.runtime.set_line_hook(calls.__setitem__)
+            c.globals["f"] = _python_hook if kind == "host function" else calls.__setitem__
+            call = "f(i, i);" if "host" in kind else ""
+            c.eval("let n = 0;\nfor (let i = 0; i < 1000000; i++) {\n  n += i; %s\n}\nn" % call)
+            done.append(1)
+
+    t = threading.Thread(target=work)
+    t.start()
+    turns = 0
+    while t.is_alive():
+        turns += 1  # this thread runs Python meanwhile, when it gets the GIL
+        t.join(0.001)
+    assert done
+    assert turns >= 2
+
+
 def test_host_function_called_from_other_thread_context():
     """A host function runs on the thread that called into JS."""
     with qjs.Context(timeout=30) as ctx:

@@ -40,6 +40,13 @@ cdef size_t _size(object value, str what) except? 0:
     return n
 
 
+# Entering a function compiled to Python bytecode runs the interpreter's periodic
+# checks: a thread that has waited for the GIL longer than the switch interval gets
+# it, pending signal handlers and asynchronous exceptions run. Cython functions do
+# not, so this one is made from source.
+_gil_yield = eval("lambda: None")
+
+
 cdef int _py_interrupt(qjs_rt *q, int what) noexcept:
     """Called by the interrupt handler with the GIL held. 1 stops JS."""
     cdef Runtime rt = <Runtime>q.pyrt
@@ -48,9 +55,11 @@ cdef int _py_interrupt(qjs_rt *q, int what) noexcept:
             fn = rt._interrupt_handler
             if fn is not None and fn():
                 return 1
-        else:
+        elif what == 1:
             if PyErr_CheckSignals() < 0:
                 raise  # re-raise what the signal handler raised (KeyboardInterrupt)
+        else:
+            _gil_yield()
     except BaseException as exc:
         rt._abort = exc
         q.interrupt = q.last_interrupt = QJS_INT_ABORT

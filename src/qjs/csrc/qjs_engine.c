@@ -244,6 +244,7 @@ void qjs_rt_set_stack_limit(qjs_rt *q, size_t limit)
 
 static inline void qjs_hold_gil(qjs_rt *q)
 {
+    q->py_ran = 1;
     if (q->released) {
         PyThreadState *ts = q->released;
         q->released = NULL;
@@ -332,8 +333,21 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
             }
         }
     }
-    if (q->may_release && !q->released)
-        q->released = PyEval_SaveThread();
+    if (q->may_release && !q->released) {
+        if (!q->py_ran) {
+            q->released = PyEval_SaveThread();
+        } else {
+            /* Python ran since the last check (a host function, the line hook) and
+               will soon again: dropping the GIL now only to take it back at once
+               would starve every waiting thread (each drop resets their wait).
+               Keep it, and let the interpreter hand it over if one asked. */
+            q->py_ran = 0;
+            if (qjs_py_interrupt_call(q, 2)) {
+                q->last_interrupt = q->interrupt;
+                return 1;
+            }
+        }
+    }
     return 0;
 }
 

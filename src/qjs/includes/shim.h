@@ -109,6 +109,7 @@ typedef struct qjs_rt {
     volatile int interrupt;   /* QJS_INT_* */
     int may_release;          /* inside a running section: the GIL may be dropped */
     PyThreadState *released;  /* set while the GIL is dropped inside JS */
+    int py_ran;               /* Python ran since the last interrupt check */
     PyObject *pyrt;           /* borrowed: the qjs.Runtime that owns this state */
     PyObject *py_handler;     /* borrowed: owned by the Runtime object */
     double handler_next;      /* when the Python handler is due next */
@@ -155,7 +156,8 @@ typedef struct qjs_entry {
 
 typedef JSValue (*qjs_host_dispatch_fn)(JSContext *ctx, JSValueConst this_val, int argc,
                                         JSValueConst *argv, qjs_hostref *h);
-/* what: 0 = call the Python interrupt handler, 1 = run pending signal handlers */
+/* what: 0 = call the Python interrupt handler, 1 = run pending signal handlers,
+   2 = let a thread waiting for the GIL have it */
 typedef int (*qjs_py_interrupt_fn)(qjs_rt *q, int what);
 
 typedef void (*qjs_rejection_fn)(qjs_rt *q, JSContext *ctx, JSValueConst promise,
