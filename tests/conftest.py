@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,13 @@ import textwrap
 import pytest
 
 import qjs
+
+# A suite started in the background of a non-interactive shell inherits SIGINT as
+# ignored, and every child process it starts would too (an ignored signal stays
+# ignored across exec): the Ctrl-C tests need it delivered. A Python handler is
+# reset to the default in the children instead.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _live() -> dict[str, int]:
