@@ -48,17 +48,17 @@ cdef object _call_value_array(Context c, JSValueConst f, PyObject **args, Py_ssi
         argv = <JSValue *>malloc(n * sizeof(JSValue))
         if argv == NULL:
             raise MemoryError()
+    # our own reference for the call: converting the arguments (Python code) or a
+    # host function may dispose the handle (or close the context) that holds f
+    fdup = JS_DupValue(jctx, f)
     try:
         _conv_init(&st, c.runtime.q)
         for i in range(n):
             argv[i] = _arg_to_js(c, jctx, <object>args[i], &st)
             done += 1
-        # our own reference for the call: a host function may dispose the handle
-        # (or close the context) while JS runs
-        fdup = JS_DupValue(jctx, f)
         r = qjs_call(c.runtime.q, jctx, fdup, JS_UNDEFINED, <int>n, argv)
-        JS_FreeValue(jctx, fdup)
     finally:
+        JS_FreeValue(jctx, fdup)
         for i in range(done):
             JS_FreeValue(jctx, argv[i])
         if argv != stackbuf:
