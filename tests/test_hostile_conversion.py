@@ -664,6 +664,41 @@ ERROR_READ_LOOPS = [
 ]
 
 
+@pytest.mark.parametrize("how", ["close_context", "close_runtime"])
+def test_context_closed_while_converting_an_async_completion(run_child, how):
+    """A getter that closes the context (or runtime) while the completion value of
+    eval_async is converted: ClosedError, nothing read after it was freed."""
+    child_ok(run_child, f"""
+import asyncio, gc
+import qjs
+
+rt = qjs.Runtime()
+ctx = rt.new_context(timeout=10)
+
+def kill():
+    ctx.close() if {how!r} == "close_context" else rt.close()
+
+ctx.globals["kill"] = kill
+
+async def main():
+    try:
+        return await ctx.eval_async(
+            "await 0; ({{ a: [1, 2, 3], get b() {{ kill(); return {{ c: 'x'.repeat(100) }} }}, d: 4 }})")
+    except qjs.Error as e:
+        return e
+
+r = asyncio.run(main())
+assert isinstance(r, qjs.ClosedError), repr(r)
+gc.collect()
+assert ctx.closed
+rt.close()
+assert qjs.live_objects() == {{"runtimes": 0, "contexts": 0, "handles": 0}}, qjs.live_objects()
+with qjs.Context() as c:
+    assert c.eval("1 + 1") == 2
+print("ok")
+""")
+
+
 @pytest.mark.parametrize("src", ERROR_READ_LOOPS)
 def test_deadline_while_reading_the_thrown_error(src):
     """Regression: a deadline hit while converting a thrown error raised JSError, not JSTimeoutError."""

@@ -878,9 +878,17 @@ cdef object _async_completion(Context c, Handle result):
     """The completion value of an async script, converted (_await_completion
     has unwrapped it from the script's {value} and awaited it)."""
     cdef qjs_entry e
+    cdef JSValue v
     c.runtime._enter(&e, c._entry_timeout(_DEFAULT))
     try:
-        return _convert(c, c.ctx, result.value)
+        result._check()
+        # our own reference: a getter may close the context (disposing `result`)
+        # while the value is converted
+        v = JS_DupValue(c.ctx, result.value)
+        try:
+            return _convert(c, c.ctx, v)
+        finally:
+            JS_FreeValue(c.ctx, v)
     finally:
         c.runtime._leave(&e)
 
