@@ -221,7 +221,28 @@ def _harden(opts: dict[str, Any], sock_fd: int) -> None:
             resource.setrlimit(res, (n, n))
     rss = opts.get("max_rss")
     if rss is not None:
+        rss = _address_space_limit(rss)
         resource.setrlimit(resource.RLIMIT_AS, (rss, rss))
+
+
+def _address_space_limit(max_rss: int) -> int:
+    """The RLIMIT_AS that bounds memory in use at max_rss. A free-threaded
+    interpreter maps its allocator's first arena (1 GiB, a few MiB of it resident)
+    at start-up: that reservation is not memory in use, and with it counted no
+    child would start under a smaller limit. It is added to the limit."""
+    if not hasattr(sys, "_is_gil_enabled"):
+        return max_rss  # before 3.13: no free-threaded build
+    import sysconfig
+
+    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return max_rss
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        reserved = (int(status["VmSize"].split()[0]) - int(status["VmRSS"].split()[0])) * 1024
+    except (OSError, KeyError, ValueError):
+        return max_rss
+    return max_rss + max(0, reserved)
 
 
 async def _now(v: Any) -> Any:

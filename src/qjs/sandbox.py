@@ -387,7 +387,8 @@ class Sandbox:
     ...) configure the child's context. Process options:
 
     - ``max_rss``: address-space limit of the child in bytes (``RLIMIT_AS``);
-      exceeding it raises :class:`SandboxCrashedError`.
+      exceeding it raises :class:`SandboxCrashedError`. On a free-threaded Python
+      the allocator's arena, reserved at start-up but not yet in use, is added.
     - ``kill_after`` (1.0 s): a child that has not answered ``timeout + kill_after``
       seconds after a request is killed, and ``JSTimeoutError`` raised.
     - ``close_fds`` (True): the child closes every inherited descriptor but its
