@@ -299,6 +299,9 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
 {
     qjs_rt *q = opaque;
     double now;
+    /* whether the JS called Python (a host function, the line hook) since the last
+       check; the calls this check makes itself below do not count */
+    int py_ran = q->py_ran;
 
     (void)rt;
     if (q->interrupt)
@@ -333,15 +336,15 @@ static int qjs_interrupt_handler(JSRuntime *rt, void *opaque)
             }
         }
     }
+    q->py_ran = 0;
     if (q->may_release && !q->released) {
-        if (!q->py_ran) {
+        if (!py_ran) {
             q->released = PyEval_SaveThread();
         } else {
-            /* Python ran since the last check (a host function, the line hook) and
-               will soon again: dropping the GIL now only to take it back at once
-               would starve every waiting thread (each drop resets their wait).
-               Keep it, and let the interpreter hand it over if one asked. */
-            q->py_ran = 0;
+            /* Python ran since the last check and will soon again: dropping the GIL
+               now only to take it back at once would starve every waiting thread
+               (each drop resets their wait). Keep it, and let the interpreter hand
+               it over if one asked. */
             if (qjs_py_interrupt_call(q, 2)) {
                 q->last_interrupt = q->interrupt;
                 return 1;
